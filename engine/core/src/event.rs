@@ -1,0 +1,112 @@
+//! The typed events of the engine. Their dotted names are stable: the same on
+//! the SSE stream, in logs and in tests.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineState {
+    Starting,
+    Running,
+    Stopped,
+    /// Failed; the engine restarts it after a back-off.
+    Error,
+}
+
+/// What asked for a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Hotkey,
+    Api,
+    Highlight,
+}
+
+/// A clip that is on disk, complete and renamed into place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ClipSaved {
+    pub pipeline: String,
+    pub path: String,
+    pub duration_s: f64,
+    pub size_bytes: u64,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    /// The span of running time the clip covers, in nanoseconds.
+    pub span_start_ns: i64,
+    pub span_end_ns: i64,
+    pub trigger: Trigger,
+    /// Time spent waiting for the encoder to deliver the requested moment.
+    pub wait_ms: f64,
+    /// Time spent writing and syncing the file.
+    pub write_ms: f64,
+    /// From the request to the renamed file.
+    pub save_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "pipeline.state")]
+    PipelineState { pipeline: String, state: PipelineState, message: Option<String> },
+    #[serde(rename = "pipeline.error")]
+    PipelineError { pipeline: String, message: String, restart_in_ms: Option<u64> },
+    #[serde(rename = "clip.saved")]
+    ClipSaved(ClipSaved),
+    #[serde(rename = "clip.failed")]
+    ClipFailed { pipeline: String, trigger: Trigger, reason: String },
+    #[serde(rename = "marker.added")]
+    MarkerAdded { pipeline: String, marker_id: String, at_ns: i64, label: Option<String> },
+    #[serde(rename = "highlight.detected")]
+    HighlightDetected { pipeline: String, at_ns: i64, score: f32, label: String },
+    #[serde(rename = "task.progress")]
+    TaskProgress { task: String, progress: f32, message: Option<String> },
+    #[serde(rename = "plugin.loaded")]
+    PluginLoaded { plugin: String, version: String },
+    #[serde(rename = "plugin.crashed")]
+    PluginCrashed { plugin: String, reason: String },
+    #[serde(rename = "config.changed")]
+    ConfigChanged { keys: Vec<String> },
+}
+
+impl Event {
+    /// The stable dotted name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PipelineState { .. } => "pipeline.state",
+            Self::PipelineError { .. } => "pipeline.error",
+            Self::ClipSaved(_) => "clip.saved",
+            Self::ClipFailed { .. } => "clip.failed",
+            Self::MarkerAdded { .. } => "marker.added",
+            Self::HighlightDetected { .. } => "highlight.detected",
+            Self::TaskProgress { .. } => "task.progress",
+            Self::PluginLoaded { .. } => "plugin.loaded",
+            Self::PluginCrashed { .. } => "plugin.crashed",
+            Self::ConfigChanged { .. } => "config.changed",
+        }
+    }
+}
+
+/// Where engine components send events (the daemon fans them out to SSE and logs).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: Event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_type_is_the_dotted_name() {
+        let events = [
+            Event::PipelineState { pipeline: "p".into(), state: PipelineState::Running, message: None },
+            Event::ConfigChanged { keys: vec!["hotkey".into()] },
+            Event::PluginCrashed { plugin: "x".into(), reason: "boom".into() },
+        ];
+        for e in events {
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v["type"], e.name());
+            let back: Event = serde_json::from_value(v).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The ClipShot engine core.
+//!
+//! Everything here is backend-neutral: pipeline graphs and their validation, the
+//! node registry shared by built-in and plugin node kinds, reference-counted media
+//! handles and the typed event vocabulary. It deliberately depends on none of
+//! GStreamer, wgpu or ONNX Runtime (a test in `tests/deps.rs` keeps it so), so the
+//! graph logic can be tested and reused without any media stack installed.
+
+pub mod event;
+pub mod graph;
+pub mod handle;
+pub mod media;
+pub mod node;
+pub mod registry;
+pub mod validate;
+
+pub use event::{Event, EventSink, PipelineState, Trigger};
+pub use graph::{GraphSpec, LinkDecl, NodeDecl, PadRef, ParseError};
+pub use handle::{Frame, MediaBytes, Packet, PixelFormat};
+pub use media::MediaType;
+pub use node::{NodeDescriptor, NodeKind, PadDirection, PadSpec, Props};
+pub use registry::{Registry, RegistryError};
+pub use validate::{Problem, ProblemCode, ValidatedGraph, ValidationErrors};

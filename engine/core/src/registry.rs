@@ -1,0 +1,99 @@
+//! The one registry of node kinds.
+
+use crate::node::{NodeDescriptor, NodeKind, Props};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("node kind `{0}` is already registered")]
+    Duplicate(String),
+    #[error("node kind `{kind}` has an invalid props schema: {reason}")]
+    InvalidSchema { kind: String, reason: String },
+    #[error("node kind `{kind}` has two pads named `{pad}`")]
+    DuplicatePad { kind: String, pad: String },
+}
+
+struct Entry {
+    kind: Arc<dyn NodeKind>,
+    validator: jsonschema::Validator,
+}
+
+/// Maps kind names to node kinds. Registration is explicit and fallible:
+/// a duplicate is an error, never a silent override.
+#[derive(Default)]
+pub struct Registry {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("kinds", &self.entries.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, kind: Arc<dyn NodeKind>) -> Result<(), RegistryError> {
+        let desc = kind.descriptor();
+        if self.entries.contains_key(&desc.kind) {
+            return Err(RegistryError::Duplicate(desc.kind.clone()));
+        }
+        for (i, pad) in desc.pads.iter().enumerate() {
+            if desc.pads[..i].iter().any(|p| p.name == pad.name) {
+                return Err(RegistryError::DuplicatePad { kind: desc.kind.clone(), pad: pad.name.clone() });
+            }
+        }
+        let validator = jsonschema::validator_for(&desc.props_schema)
+            .map_err(|e| RegistryError::InvalidSchema { kind: desc.kind.clone(), reason: e.to_string() })?;
+        self.entries.insert(desc.kind.clone(), Entry { kind, validator });
+        Ok(())
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn NodeKind>> {
+        self.entries.get(kind).map(|e| &e.kind)
+    }
+
+    pub fn descriptor(&self, kind: &str) -> Option<&NodeDescriptor> {
+        self.get(kind).map(|k| k.descriptor())
+    }
+
+    /// Kind names in sorted order.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn descriptors(&self) -> impl Iterator<Item = &NodeDescriptor> {
+        self.entries.values().map(|e| e.kind.descriptor())
+    }
+
+    /// The registered kind closest to a misspelt one, if any is close enough to help.
+    pub fn suggest(&self, unknown: &str) -> Option<&str> {
+        self.kinds()
+            .map(|k| (strsim::jaro_winkler(unknown, k), k))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| k)
+    }
+
+    /// Every problem with `props` for `kind`, as `(json_pointer, message)`.
+    /// Returns `None` for an unknown kind.
+    pub fn check_props(&self, kind: &str, props: &Props) -> Option<Vec<(String, String)>> {
+        let entry = self.entries.get(kind)?;
+        let instance = serde_json::Value::Object(props.clone());
+        let mut problems: Vec<(String, String)> = entry
+            .validator
+            .iter_errors(&instance)
+            .map(|e| (e.instance_path.to_string(), e.to_string()))
+            .collect();
+        // Kind-specific checks only make sense on props the schema accepts.
+        if problems.is_empty() {
+            problems = entry.kind.check_props(props);
+        }
+        Some(problems)
+    }
+}

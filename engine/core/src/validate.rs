@@ -1,0 +1,291 @@
+//! Graph validation: every problem at once, each with where it is.
+//!
+//! Locations are JSON Pointers into the graph document (`/nodes/2/props/width`,
+//! `/links/0/to`), which read the same for a TOML file and a JSON request body.
+
+use crate::graph::{GraphSpec, PadRef};
+use crate::node::{PadDirection, PadSpec};
+use crate::registry::Registry;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    EmptyGraph,
+    InvalidNodeId,
+    DuplicateNodeId,
+    UnknownKind,
+    InvalidProp,
+    BadPadRef,
+    MissingNode,
+    UnknownPad,
+    WrongDirection,
+    MediaMismatch,
+    InputLinkedTwice,
+    UnlinkedPad,
+    Cycle,
+}
+
+/// One thing wrong with a graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// JSON Pointer into the graph document.
+    pub location: String,
+    pub code: ProblemCode,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loc = if self.location.is_empty() { "/" } else { &self.location };
+        write!(f, "{loc}: {}", self.message)
+    }
+}
+
+/// All the problems of a graph that did not validate (never empty).
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ValidationErrors {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "graph has {} problem(s)", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A link whose endpoints were resolved against the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedLink {
+    pub from_node: usize,
+    pub from_pad: String,
+    pub to_node: usize,
+    pub to_pad: String,
+}
+
+/// A graph that passed validation. Only this type can be handed to a backend,
+/// so nothing is ever started from a graph with problems.
+#[derive(Debug, Clone)]
+pub struct ValidatedGraph {
+    spec: GraphSpec,
+    links: Vec<ResolvedLink>,
+    order: Vec<usize>,
+}
+
+impl ValidatedGraph {
+    pub fn spec(&self) -> &GraphSpec {
+        &self.spec
+    }
+
+    pub fn links(&self) -> &[ResolvedLink] {
+        &self.links
+    }
+
+    /// Node indices with every node after the nodes that feed it.
+    pub fn topological_order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// Links leaving `node.pad`.
+    pub fn links_from<'a>(&'a self, node: usize, pad: &'a str) -> impl Iterator<Item = &'a ResolvedLink> {
+        self.links.iter().filter(move |l| l.from_node == node && l.from_pad == pad)
+    }
+
+    /// The link entering `node.pad`, if any.
+    pub fn link_to(&self, node: usize, pad: &str) -> Option<&ResolvedLink> {
+        self.links.iter().find(|l| l.to_node == node && l.to_pad == pad)
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Validates `spec` against `registry`, collecting every problem.
+pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph, ValidationErrors> {
+    let mut problems = Vec::new();
+    let mut push = |location: String, code: ProblemCode, message: String| {
+        problems.push(Problem { location, code, message });
+    };
+
+    if spec.nodes.is_empty() {
+        push("/nodes".into(), ProblemCode::EmptyGraph, "the graph has no nodes".into());
+    }
+
+    // Nodes: ids, kinds, props. `index` maps each id to its first declaration.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let at = format!("/nodes/{i}");
+        if !valid_id(&node.id) {
+            push(
+                format!("{at}/id"),
+                ProblemCode::InvalidNodeId,
+                format!("node id {:?} must be 1-64 letters, digits, '-' or '_'", node.id),
+            );
+        } else if let Some(first) = index.get(node.id.as_str()) {
+            push(
+                format!("{at}/id"),
+                ProblemCode::DuplicateNodeId,
+                format!("duplicate node id `{}` (first declared at /nodes/{first})", node.id),
+            );
+        } else {
+            index.insert(&node.id, i);
+        }
+        match registry.check_props(&node.kind, &node.props) {
+            None => {
+                let hint = registry
+                    .suggest(&node.kind)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                push(
+                    format!("{at}/kind"),
+                    ProblemCode::UnknownKind,
+                    format!("node `{}` has unknown kind `{}`{hint}", node.id, node.kind),
+                );
+            }
+            Some(prop_problems) => {
+                for (pointer, message) in prop_problems {
+                    push(
+                        format!("{at}/props{pointer}"),
+                        ProblemCode::InvalidProp,
+                        format!("node `{}`: {message}", node.id),
+                    );
+                }
+            }
+        }
+    }
+
+    let pad_of = |node: usize, pad: &str| -> Option<&PadSpec> {
+        registry.descriptor(&spec.nodes[node].kind).and_then(|d| d.pad(pad))
+    };
+
+    // Links: endpoints, directions, media types.
+    let mut links = Vec::new();
+    let mut linked_inputs: HashMap<(usize, &str), usize> = HashMap::new();
+    for (li, link) in spec.links.iter().enumerate() {
+        let mut ends = [None, None];
+        for (slot, (field, text, dir)) in
+            [("from", &link.from, PadDirection::Out), ("to", &link.to, PadDirection::In)].into_iter().enumerate()
+        {
+            let at = format!("/links/{li}/{field}");
+            let Some(pad_ref) = PadRef::parse(text) else {
+                push(at, ProblemCode::BadPadRef, format!("`{text}` is not of the form `node.pad`"));
+                continue;
+            };
+            let Some(&node) = index.get(pad_ref.node) else {
+                push(at, ProblemCode::MissingNode, format!("link {field} `{text}`: there is no node `{}`", pad_ref.node));
+                continue;
+            };
+            let Some(desc) = registry.descriptor(&spec.nodes[node].kind) else {
+                continue; // unknown kind: already reported on the node
+            };
+            let Some(pad) = desc.pad(pad_ref.pad) else {
+                let names: Vec<_> = desc.pads.iter().filter(|p| p.direction == dir).map(|p| p.name.as_str()).collect();
+                push(
+                    at,
+                    ProblemCode::UnknownPad,
+                    format!(
+                        "`{}` ({}) has no pad `{}`; its {} pads: {}",
+                        pad_ref.node,
+                        desc.kind,
+                        pad_ref.pad,
+                        if dir == PadDirection::Out { "output" } else { "input" },
+                        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    ),
+                );
+                continue;
+            };
+            if pad.direction != dir {
+                push(
+                    at,
+                    ProblemCode::WrongDirection,
+                    format!(
+                        "link {field} `{text}`: `{}` is an {} pad",
+                        pad_ref.pad,
+                        if pad.direction == PadDirection::Out { "output" } else { "input" }
+                    ),
+                );
+                continue;
+            }
+            ends[slot] = Some((node, pad_ref.pad));
+        }
+        let [Some((from_node, from_pad)), Some((to_node, to_pad))] = ends else { continue };
+        if let (Some(out), Some(inp)) = (pad_of(from_node, from_pad), pad_of(to_node, to_pad)) {
+            if out.media != inp.media {
+                push(
+                    format!("/links/{li}"),
+                    ProblemCode::MediaMismatch,
+                    format!("`{}` produces {} but `{}` accepts {}", link.from, out.media, link.to, inp.media),
+                );
+                continue;
+            }
+        }
+        if let Some(first) = linked_inputs.insert((to_node, to_pad), li) {
+            push(
+                format!("/links/{li}/to"),
+                ProblemCode::InputLinkedTwice,
+                format!("input `{}` is already fed by /links/{first}", link.to),
+            );
+            continue;
+        }
+        links.push(ResolvedLink { from_node, from_pad: from_pad.to_owned(), to_node, to_pad: to_pad.to_owned() });
+    }
+
+    // Required pads left unlinked (only on nodes whose id and kind are sound).
+    for (ni, node) in spec.nodes.iter().enumerate() {
+        let id = node.id.as_str();
+        if index.get(id) != Some(&ni) {
+            continue;
+        }
+        let Some(desc) = registry.descriptor(&spec.nodes[ni].kind) else { continue };
+        for pad in desc.pads.iter().filter(|p| p.required) {
+            let linked = links.iter().any(|l| match pad.direction {
+                PadDirection::In => l.to_node == ni && l.to_pad == pad.name,
+                PadDirection::Out => l.from_node == ni && l.from_pad == pad.name,
+            });
+            // A bad link to this pad was reported already; don't report it twice.
+            let mentioned = spec.links.iter().any(|l| {
+                let text = if pad.direction == PadDirection::In { &l.to } else { &l.from };
+                PadRef::parse(text) == Some(PadRef { node: id, pad: &pad.name })
+            });
+            if !linked && !mentioned {
+                push(
+                    format!("/nodes/{ni}"),
+                    ProblemCode::UnlinkedPad,
+                    format!("required {} pad `{id}.{}` ({}) is not linked", if pad.direction == PadDirection::In { "input" } else { "output" }, pad.name, pad.media),
+                );
+            }
+        }
+    }
+
+    // Cycles, and the order in which a backend should build nodes.
+    let mut graph: DiGraph<usize, ()> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..spec.nodes.len()).map(|i| graph.add_node(i)).collect();
+    for l in &links {
+        graph.add_edge(nodes[l.from_node], nodes[l.to_node], ());
+    }
+    let mut order = Vec::new();
+    // tarjan_scc returns components in reverse topological order.
+    for scc in petgraph::algo::tarjan_scc(&graph).into_iter().rev() {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() > 1 || self_loop {
+            let mut ids: Vec<&str> = scc.iter().map(|&n| spec.nodes[graph[n]].id.as_str()).collect();
+            ids.sort_unstable();
+            push("/links".into(), ProblemCode::Cycle, format!("links form a cycle through {}", ids.join(" → ")));
+        }
+        order.extend(scc.iter().map(|&n| graph[n]));
+    }
+
+    if problems.is_empty() {
+        Ok(ValidatedGraph { spec: spec.clone(), links, order })
+    } else {
+        Err(ValidationErrors { problems })
+    }
+}
