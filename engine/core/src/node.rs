@@ -67,8 +67,10 @@ impl NodeDescriptor {
         Self { kind: kind.to_owned(), summary: summary.to_owned(), pads, props_schema }
     }
 
-    pub fn pad(&self, name: &str) -> Option<&PadSpec> {
-        self.pads.iter().find(|p| p.name == name)
+    /// A pad by name and direction: an input and an output may share a name
+    /// (`encode.h264` takes `video` and gives `video`).
+    pub fn pad(&self, name: &str, direction: PadDirection) -> Option<&PadSpec> {
+        self.pads.iter().find(|p| p.name == name && p.direction == direction)
     }
 }
 

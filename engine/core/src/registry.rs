@@ -11,7 +11,7 @@ pub enum RegistryError {
     Duplicate(String),
     #[error("node kind `{kind}` has an invalid props schema: {reason}")]
     InvalidSchema { kind: String, reason: String },
-    #[error("node kind `{kind}` has two pads named `{pad}`")]
+    #[error("node kind `{kind}` has two pads named `{pad}` in the same direction")]
     DuplicatePad { kind: String, pad: String },
 }
 
@@ -44,7 +44,7 @@ impl Registry {
             return Err(RegistryError::Duplicate(desc.kind.clone()));
         }
         for (i, pad) in desc.pads.iter().enumerate() {
-            if desc.pads[..i].iter().any(|p| p.name == pad.name) {
+            if desc.pads[..i].iter().any(|p| p.name == pad.name && p.direction == pad.direction) {
                 return Err(RegistryError::DuplicatePad { kind: desc.kind.clone(), pad: pad.name.clone() });
             }
         }

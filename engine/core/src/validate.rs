@@ -162,8 +162,8 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
         }
     }
 
-    let pad_of = |node: usize, pad: &str| -> Option<&PadSpec> {
-        registry.descriptor(&spec.nodes[node].kind).and_then(|d| d.pad(pad))
+    let pad_of = |node: usize, pad: &str, dir: PadDirection| -> Option<&PadSpec> {
+        registry.descriptor(&spec.nodes[node].kind).and_then(|d| d.pad(pad, dir))
     };
 
     // Links: endpoints, directions, media types.
@@ -186,30 +186,29 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
             let Some(desc) = registry.descriptor(&spec.nodes[node].kind) else {
                 continue; // unknown kind: already reported on the node
             };
-            let Some(pad) = desc.pad(pad_ref.pad) else {
+            if desc.pad(pad_ref.pad, dir).is_none() {
+                let dir_name = |d| if d == PadDirection::Out { "output" } else { "input" };
+                let other = if dir == PadDirection::Out { PadDirection::In } else { PadDirection::Out };
+                if desc.pad(pad_ref.pad, other).is_some() {
+                    push(
+                        at,
+                        ProblemCode::WrongDirection,
+                        format!("link {field} `{text}`: `{}` is an {} pad", pad_ref.pad, dir_name(other)),
+                    );
+                    continue;
+                }
                 let names: Vec<_> = desc.pads.iter().filter(|p| p.direction == dir).map(|p| p.name.as_str()).collect();
                 push(
                     at,
                     ProblemCode::UnknownPad,
                     format!(
-                        "`{}` ({}) has no pad `{}`; its {} pads: {}",
+                        "`{}` ({}) has no {} pad `{}`; its {} pads: {}",
                         pad_ref.node,
                         desc.kind,
+                        dir_name(dir),
                         pad_ref.pad,
-                        if dir == PadDirection::Out { "output" } else { "input" },
+                        dir_name(dir),
                         if names.is_empty() { "none".to_owned() } else { names.join(", ") }
-                    ),
-                );
-                continue;
-            };
-            if pad.direction != dir {
-                push(
-                    at,
-                    ProblemCode::WrongDirection,
-                    format!(
-                        "link {field} `{text}`: `{}` is an {} pad",
-                        pad_ref.pad,
-                        if pad.direction == PadDirection::Out { "output" } else { "input" }
                     ),
                 );
                 continue;
@@ -217,7 +216,9 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
             ends[slot] = Some((node, pad_ref.pad));
         }
         let [Some((from_node, from_pad)), Some((to_node, to_pad))] = ends else { continue };
-        if let (Some(out), Some(inp)) = (pad_of(from_node, from_pad), pad_of(to_node, to_pad)) {
+        if let (Some(out), Some(inp)) =
+            (pad_of(from_node, from_pad, PadDirection::Out), pad_of(to_node, to_pad, PadDirection::In))
+        {
             if out.media != inp.media {
                 push(
                     format!("/links/{li}"),

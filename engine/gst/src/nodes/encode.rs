@@ -1,0 +1,220 @@
+//! Encoders: `encode.h264`, `encode.aac`, `encode.opus`.
+
+use super::{BuildCtx, Built, GstNodeKind};
+use crate::encoder::{self, EncoderInfo};
+use crate::error::BuildError;
+use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum EncoderChoice {
+    /// The best usable encoder: NVENC, VA-API, Quick Sync, then x264.
+    #[default]
+    Auto,
+    Nvenc,
+    Va,
+    Qsv,
+    Vaapi,
+    X264,
+    Openh264,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Preset {
+    /// Chosen for the machine's CPU count (software encoders).
+    #[default]
+    Auto,
+    Ultrafast,
+    Superfast,
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct H264Props {
+    #[serde(default)]
+    encoder: EncoderChoice,
+    #[serde(default = "default_video_kbps")]
+    #[schemars(range(min = 100, max = 200000))]
+    bitrate_kbps: u32,
+    #[serde(default)]
+    preset: Preset,
+    /// Seconds between keyframes; clips start on a keyframe, so shorter is more precise.
+    #[serde(default = "default_keyframe_interval")]
+    #[schemars(range(min = 0.1, max = 10))]
+    keyframe_interval_s: f64,
+}
+
+fn default_video_kbps() -> u32 {
+    8000
+}
+fn default_keyframe_interval() -> f64 {
+    1.0
+}
+
+pub(super) fn h264() -> Arc<GstNodeKind> {
+    GstNodeKind::new(
+        NodeDescriptor::new::<H264Props>(
+            "encode.h264",
+            "H.264 (8-bit 4:2:0) with the best encoder present: NVENC, VA-API, Quick Sync, then x264",
+            vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("video", MediaType::EncodedVideo).required(true)],
+        ),
+        build_h264,
+    )
+}
+
+fn choose(ctx: &BuildCtx<'_>, choice: EncoderChoice) -> Result<EncoderInfo, BuildError> {
+    let api = match choice {
+        EncoderChoice::Auto => {
+            return encoder::best_h264().ok_or_else(|| {
+                ctx.error("no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)")
+            });
+        }
+        EncoderChoice::Nvenc => "nvenc",
+        EncoderChoice::Va => "va",
+        EncoderChoice::Qsv => "qsv",
+        EncoderChoice::Vaapi => "vaapi",
+        EncoderChoice::X264 => "x264",
+        EncoderChoice::Openh264 => "openh264",
+    };
+    encoder::h264_by_api(api).ok_or_else(|| ctx.error(format!("the `{api}` H.264 encoder is not usable on this machine")))
+}
+
+fn set_if_present(element: &gst::Element, name: &str, value: impl Into<glib::Value>) {
+    if element.find_property(name).is_some() {
+        element.set_property_from_value(name, &value.into());
+    }
+}
+
+use gstreamer::glib;
+
+fn auto_preset() -> &'static str {
+    match std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        0..=4 => "ultrafast",
+        5..=8 => "superfast",
+        _ => "veryfast",
+    }
+}
+
+fn build_h264(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+    let p: H264Props = ctx.props(props)?;
+    let info = choose(ctx, p.encoder)?;
+    let convert = ctx.element("videoconvert", "convert")?;
+    // Debian's x264 may otherwise pick High 4:4:4; hardware encoders want NV12.
+    let format = if info.hardware { "NV12" } else { "I420" };
+    let raw = ctx.capsfilter("raw-caps", gst::Caps::builder("video/x-raw").field("format", format).build())?;
+    let enc = ctx.element(&info.element, "encoder")?;
+    match info.api.as_str() {
+        "x264" => {
+            enc.set_property("bitrate", p.bitrate_kbps);
+            let preset = match p.preset {
+                Preset::Auto => auto_preset(),
+                Preset::Ultrafast => "ultrafast",
+                Preset::Superfast => "superfast",
+                Preset::Veryfast => "veryfast",
+                Preset::Faster => "faster",
+                Preset::Fast => "fast",
+                Preset::Medium => "medium",
+            };
+            enc.set_property_from_str("speed-preset", preset);
+            // No lookahead and no B-frames: the hotkey's moment reaches the ring
+            // in tens of milliseconds instead of most of a second.
+            enc.set_property_from_str("tune", "zerolatency");
+        }
+        "openh264" => set_if_present(&enc, "bitrate", p.bitrate_kbps * 1000),
+        _ => {
+            set_if_present(&enc, "bitrate", p.bitrate_kbps);
+            set_if_present(&enc, "zerolatency", true);
+        }
+    }
+    // The keyframe interval is in frames. Encoders take it only before they
+    // start, so it comes from the rate upstream fixes (30 fps when it is open).
+    let fps = ctx.input_fps("video").unwrap_or(30.0);
+    let frames = ((fps * p.keyframe_interval_s).round() as u32).max(1);
+    for prop in ["key-int-max", "gop-size", "keyframe-period"] {
+        if let Some(spec) = enc.find_property(prop) {
+            let value = if spec.value_type() == glib::Type::I32 { (frames as i32).to_value() } else { frames.to_value() };
+            enc.set_property_from_value(prop, &value);
+        }
+    }
+    let parse = ctx.element("h264parse", "parse")?;
+    let out = ctx.capsfilter(
+        "caps",
+        gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build(),
+    )?;
+    ctx.chain(&[&convert, &raw, &enc, &parse, &out])?;
+    let mut built = Built::default().input("video", &convert)?.output("video", &out)?;
+    built.encoder = Some(info.element);
+    Ok(built)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AudioEncProps {
+    #[serde(default = "default_audio_kbps")]
+    #[schemars(range(min = 32, max = 512))]
+    bitrate_kbps: u32,
+}
+
+fn default_audio_kbps() -> u32 {
+    160
+}
+
+fn audio_pads() -> Vec<PadSpec> {
+    vec![PadSpec::input("audio", MediaType::RawAudio), PadSpec::output("audio", MediaType::EncodedAudio).required(true)]
+}
+
+pub(super) fn aac() -> Arc<GstNodeKind> {
+    GstNodeKind::new(
+        NodeDescriptor::new::<AudioEncProps>("encode.aac", "AAC-LC for MP4 clips (avenc_aac, else voaacenc)", audio_pads()),
+        build_aac,
+    )
+}
+
+fn build_aac(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+    let p: AudioEncProps = ctx.props(props)?;
+    let factory = ["avenc_aac", "voaacenc", "fdkaacenc"]
+        .into_iter()
+        .find(|f| gst::ElementFactory::find(f).is_some())
+        .ok_or_else(|| ctx.error("no AAC encoder installed (install gstreamer1.0-libav)"))?;
+    let convert = ctx.element("audioconvert", "convert")?;
+    let enc = ctx.element(factory, "encoder")?;
+    enc.set_property("bitrate", (p.bitrate_kbps * 1000) as i32);
+    let parse = ctx.element("aacparse", "parse")?;
+    let out = ctx.capsfilter(
+        "caps",
+        gst::Caps::builder("audio/mpeg").field("mpegversion", 4i32).field("stream-format", "raw").build(),
+    )?;
+    ctx.chain(&[&convert, &enc, &parse, &out])?;
+    let mut built = Built::default().input("audio", &convert)?.output("audio", &out)?;
+    built.encoder = Some(factory.to_owned());
+    Ok(built)
+}
+
+pub(super) fn opus() -> Arc<GstNodeKind> {
+    GstNodeKind::new(
+        NodeDescriptor::new::<AudioEncProps>("encode.opus", "Opus, for MKV recordings (sink.file with format = \"mkv\")", audio_pads()),
+        build_opus,
+    )
+}
+
+fn build_opus(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+    let p: AudioEncProps = ctx.props(props)?;
+    let convert = ctx.element("audioconvert", "convert")?;
+    let enc = ctx.element("opusenc", "encoder")?;
+    enc.set_property("bitrate", (p.bitrate_kbps * 1000) as i32);
+    let parse = ctx.element("opusparse", "parse")?;
+    ctx.chain(&[&convert, &enc, &parse])?;
+    let mut built = Built::default().input("audio", &convert)?.output("audio", &parse)?;
+    built.encoder = Some("opusenc".to_owned());
+    Ok(built)
+}

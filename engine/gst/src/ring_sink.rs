@@ -1,0 +1,150 @@
+//! The bridge from GStreamer to the replay ring: appsink callbacks that hand
+//! each encoded buffer to the ring as a reference-counted, read-only mapping.
+
+use clipshot_core::{MediaBytes, Packet};
+use clipshot_replay::{AudioTrackConfig, ReplayRing, RingConfig, VideoTrackConfig};
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A mapped `gst::Buffer`. Mapping system memory read-only yields the memory's
+/// own pointer, so the bytes the muxer writes are the encoder's bytes.
+#[derive(Debug)]
+struct GstBytes(gst::MappedBuffer<gst::buffer::Readable>);
+
+impl MediaBytes for GstBytes {
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// A `replay.ring` node's lasting state: it outlives pipeline restarts, so a
+/// crash of the capture or the encoder never loses the buffer.
+#[derive(Debug)]
+pub(crate) struct RingNode {
+    pub ring: Arc<ReplayRing>,
+    /// Added to running times, so that a restarted pipeline (whose running
+    /// time starts again at 0) continues the ring's timeline.
+    offset_ns: AtomicI64,
+    /// Bytes our code copied on the way into the ring. The bridge maps buffers
+    /// and never copies; kept as a counter so that any future copy shows.
+    pub bytes_copied: AtomicU64,
+    pub dropped: AtomicU64,
+    video_caps: Mutex<Option<gst::Caps>>,
+    audio_caps: Mutex<Option<gst::Caps>>,
+}
+
+impl RingNode {
+    pub fn new(config: RingConfig) -> Arc<Self> {
+        Arc::new(Self {
+            ring: Arc::new(ReplayRing::new(config)),
+            offset_ns: AtomicI64::new(0),
+            bytes_copied: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            video_caps: Mutex::new(None),
+            audio_caps: Mutex::new(None),
+        })
+    }
+
+    /// Called before a rebuilt pipeline starts feeding the ring.
+    pub fn on_restart(&self) {
+        let gap = 1_000_000_000;
+        let next = self.ring.newest_video_ns().map_or(0, |t| t + gap);
+        self.offset_ns.store(next, Ordering::SeqCst);
+        self.ring.restart();
+        *self.video_caps.lock() = None;
+        *self.audio_caps.lock() = None;
+    }
+
+    /// Running time of the pipeline on the ring's timeline.
+    pub fn ring_time(&self, running_time_ns: i64) -> i64 {
+        running_time_ns + self.offset_ns.load(Ordering::SeqCst)
+    }
+
+    pub fn video_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
+        let this = Arc::clone(self);
+        self.sink(name, move |sample| this.on_sample(sample, true))
+    }
+
+    pub fn audio_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
+        let this = Arc::clone(self);
+        self.sink(name, move |sample| this.on_sample(sample, false))
+    }
+
+    fn sink(&self, name: &str, on_sample: impl Fn(&gst::Sample) + Send + Sync + 'static) -> gst_app::AppSink {
+        gst_app::AppSink::builder()
+            .name(name)
+            // Never wait on the clock: the record path must not add latency,
+            // and a save never blocks it (the ring lock is held for microseconds).
+            .sync(false)
+            .async_(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        on_sample(&sample);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            )
+            .build()
+    }
+
+    fn on_sample(&self, sample: &gst::Sample, video: bool) {
+        let (Some(buffer), Some(caps), Some(segment)) = (sample.buffer_owned(), sample.caps(), sample.segment()) else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let last = if video { &self.video_caps } else { &self.audio_caps };
+        {
+            let mut last = last.lock();
+            if last.as_ref() != Some(&caps.to_owned()) {
+                let s = caps.structure(0);
+                let codec_data = s.and_then(|s| s.get::<gst::Buffer>("codec_data").ok());
+                let codec_data = codec_data.and_then(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()));
+                match (video, codec_data) {
+                    (true, Some(avcc)) => self.ring.set_video_config(VideoTrackConfig {
+                        avcc,
+                        width: s.and_then(|s| s.get::<i32>("width").ok()).unwrap_or(0) as u32,
+                        height: s.and_then(|s| s.get::<i32>("height").ok()).unwrap_or(0) as u32,
+                    }),
+                    (false, Some(asc)) => self.ring.set_audio_config(AudioTrackConfig {
+                        audio_specific_config: asc,
+                        sample_rate: s.and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000) as u32,
+                        channels: s.and_then(|s| s.get::<i32>("channels").ok()).unwrap_or(2) as u16,
+                    }),
+                    _ => tracing::warn!(%caps, "replay.ring: caps without codec_data; packets are dropped"),
+                }
+                *last = Some(caps.to_owned());
+            }
+        }
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else { return };
+        let running = |t: Option<gst::ClockTime>| -> Option<i64> {
+            let t = t?;
+            match segment.to_running_time_full(t)? {
+                gst::Signed::Positive(v) => Some(v.nseconds() as i64),
+                gst::Signed::Negative(v) => Some(-(v.nseconds() as i64)),
+            }
+        };
+        let Some(pts) = running(buffer.pts()) else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let dts = running(buffer.dts()).unwrap_or(pts);
+        let duration = buffer.duration().map_or(0, |d| d.nseconds() as i64);
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let Ok(mapped) = buffer.into_mapped_buffer_readable() else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let offset = self.offset_ns.load(Ordering::Relaxed);
+        let packet = Packet::new(Arc::new(GstBytes(mapped)), pts + offset, dts + offset, duration, keyframe);
+        if video {
+            self.ring.push_video(packet);
+        } else {
+            self.ring.push_audio(packet);
+        }
+    }
+}
