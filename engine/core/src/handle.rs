@@ -104,7 +104,14 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(data: Arc<dyn MediaBytes>, format: PixelFormat, width: u32, height: u32, stride: u32, pts_ns: i64) -> Self {
+    pub fn new(
+        data: Arc<dyn MediaBytes>,
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        stride: u32,
+        pts_ns: i64,
+    ) -> Self {
         Self { data, format, width, height, stride, pts_ns }
     }
 

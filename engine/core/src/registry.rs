@@ -85,11 +85,8 @@ impl Registry {
     pub fn check_props(&self, kind: &str, props: &Props) -> Option<Vec<(String, String)>> {
         let entry = self.entries.get(kind)?;
         let instance = serde_json::Value::Object(props.clone());
-        let mut problems: Vec<(String, String)> = entry
-            .validator
-            .iter_errors(&instance)
-            .map(|e| (e.instance_path.to_string(), e.to_string()))
-            .collect();
+        let mut problems: Vec<(String, String)> =
+            entry.validator.iter_errors(&instance).map(|e| (e.instance_path.to_string(), e.to_string())).collect();
         // Kind-specific checks only make sense on props the schema accepts.
         if problems.is_empty() {
             problems = entry.kind.check_props(props);

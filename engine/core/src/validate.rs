@@ -140,10 +140,7 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
         }
         match registry.check_props(&node.kind, &node.props) {
             None => {
-                let hint = registry
-                    .suggest(&node.kind)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = registry.suggest(&node.kind).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
                 push(
                     format!("{at}/kind"),
                     ProblemCode::UnknownKind,
@@ -180,7 +177,11 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
                 continue;
             };
             let Some(&node) = index.get(pad_ref.node) else {
-                push(at, ProblemCode::MissingNode, format!("link {field} `{text}`: there is no node `{}`", pad_ref.node));
+                push(
+                    at,
+                    ProblemCode::MissingNode,
+                    format!("link {field} `{text}`: there is no node `{}`", pad_ref.node),
+                );
                 continue;
             };
             let Some(desc) = registry.descriptor(&spec.nodes[node].kind) else {
@@ -260,7 +261,12 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
                 push(
                     format!("/nodes/{ni}"),
                     ProblemCode::UnlinkedPad,
-                    format!("required {} pad `{id}.{}` ({}) is not linked", if pad.direction == PadDirection::In { "input" } else { "output" }, pad.name, pad.media),
+                    format!(
+                        "required {} pad `{id}.{}` ({}) is not linked",
+                        if pad.direction == PadDirection::In { "input" } else { "output" },
+                        pad.name,
+                        pad.media
+                    ),
                 );
             }
         }

@@ -78,20 +78,19 @@ fn rank(element: &str) -> usize {
 
 fn probe() -> Vec<EncoderInfo> {
     let h264 = gst::Caps::builder("video/x-h264").build();
-    let mut names: Vec<String> = gst::ElementFactory::factories_with_type(gst::ElementFactoryType::VIDEO_ENCODER, gst::Rank::NONE)
-        .into_iter()
-        .filter(|f| f.can_src_any_caps(&h264))
-        .map(|f| f.name().to_string())
-        .collect();
+    let mut names: Vec<String> =
+        gst::ElementFactory::factories_with_type(gst::ElementFactoryType::VIDEO_ENCODER, gst::Rank::NONE)
+            .into_iter()
+            .filter(|f| f.can_src_any_caps(&h264))
+            .map(|f| f.name().to_string())
+            .collect();
     names.sort_by_key(|n| (rank(n), n.clone()));
     names.dedup();
     names
         .into_iter()
         .map(|element| {
-            let (api, hardware) = PREFERENCE
-                .iter()
-                .find(|(e, _, _)| *e == element)
-                .map_or(("other", false), |(_, api, hw)| (*api, *hw));
+            let (api, hardware) =
+                PREFERENCE.iter().find(|(e, _, _)| *e == element).map_or(("other", false), |(_, api, hw)| (*api, *hw));
             let result = trial_encode(&element);
             EncoderInfo { api: api.to_owned(), hardware, usable: result.is_ok(), error: result.err(), element }
         })

@@ -14,7 +14,7 @@ mod ring_sink;
 mod save;
 
 pub use error::{BuildError, SaveError};
-pub use nodes::{register_builtin, GstNodeKind};
+pub use nodes::{GstNodeKind, register_builtin};
 pub use pipeline::{NodeStats, Pipeline, PipelineOptions, PipelineStats};
 pub use save::{SaveRequest, SaveSpan, SavedClip};
 

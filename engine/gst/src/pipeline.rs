@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -390,10 +390,7 @@ impl Shared {
                 } else {
                     let tee = make(&pipeline, "tee", &format!("{from}.tee"))?;
                     link_pads(src_pad, &tee.static_pad("sink").expect("tee has a sink pad"), &from, &tee.name())?;
-                    targets
-                        .iter()
-                        .map(|_| tee.request_pad_simple("src_%u").expect("tee gives src pads"))
-                        .collect()
+                    targets.iter().map(|_| tee.request_pad_simple("src_%u").expect("tee gives src pads")).collect()
                 };
                 for (link, src) in targets.iter().zip(src_pads) {
                     let to = format!("{}.{}", spec.nodes[link.to_node].id, link.to_pad);
@@ -416,9 +413,11 @@ fn make(pipeline: &gst::Pipeline, factory: &str, name: &str) -> Result<gst::Elem
 }
 
 fn link_pads(src: &gst::Pad, sink: &gst::Pad, from: &str, to: &str) -> Result<(), BuildError> {
-    src.link(sink)
-        .map(|_| ())
-        .map_err(|e| BuildError::Link { from: from.to_owned(), to: to.to_owned(), reason: format!("{e:?}") })
+    src.link(sink).map(|_| ()).map_err(|e| BuildError::Link {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        reason: format!("{e:?}"),
+    })
 }
 
 fn count_buffers(pad: &gst::Pad, counters: &Arc<Counters>, input: bool) {
@@ -441,7 +440,11 @@ enum RunEnd {
     Finished,
 }
 
-fn supervise(shared: &Arc<Shared>, commands: &Receiver<Command>, mut first: Option<crossbeam_channel::Sender<Result<(), BuildError>>>) {
+fn supervise(
+    shared: &Arc<Shared>,
+    commands: &Receiver<Command>,
+    mut first: Option<crossbeam_channel::Sender<Result<(), BuildError>>>,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
         shared.set_state(PipelineState::Starting, None);

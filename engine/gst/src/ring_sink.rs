@@ -6,8 +6,8 @@ use clipshot_replay::{AudioTrackConfig, ReplayRing, RingConfig, VideoTrackConfig
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// A mapped `gst::Buffer`. Mapping system memory read-only yields the memory's
 /// own pointer, so the bytes the muxer writes are the encoder's bytes.

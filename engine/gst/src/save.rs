@@ -2,8 +2,8 @@
 
 use crate::error::SaveError;
 use crate::pipeline::Pipeline;
-use clipshot_core::{event::ClipSaved, Event, Trigger};
-use clipshot_replay::{mp4::ClipInfo, save_clip, Span};
+use clipshot_core::{Event, Trigger, event::ClipSaved};
+use clipshot_replay::{Span, mp4::ClipInfo, save_clip};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -110,12 +110,14 @@ impl Pipeline {
     }
 
     /// Adds a marker at `at_ns` on the ring's timeline, or now.
-    pub fn add_marker(&self, ring: Option<&str>, at_ns: Option<i64>, label: Option<String>) -> Result<clipshot_replay::Marker, SaveError> {
+    pub fn add_marker(
+        &self,
+        ring: Option<&str>,
+        at_ns: Option<i64>,
+        label: Option<String>,
+    ) -> Result<clipshot_replay::Marker, SaveError> {
         let node = self.shared.ring_node(ring).map_err(SaveError::NoRing)?;
-        let at = at_ns
-            .or_else(|| self.shared.now_on(&node))
-            .or_else(|| node.ring.newest_video_ns())
-            .unwrap_or(0);
+        let at = at_ns.or_else(|| self.shared.now_on(&node)).or_else(|| node.ring.newest_video_ns()).unwrap_or(0);
         let marker = node.ring.add_marker(at, label.clone());
         self.shared.options.events.emit(Event::MarkerAdded {
             pipeline: self.id().to_owned(),

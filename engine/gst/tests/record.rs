@@ -159,7 +159,8 @@ fn an_error_restarts_the_pipeline_and_the_ring_keeps_its_contents() {
     run.fill(2.0);
     run.pipeline.inject_error("simulated capture failure");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !(run.events.names().contains(&"pipeline.error") && run.pipeline.state() == PipelineState::Running
+    while !(run.events.names().contains(&"pipeline.error")
+        && run.pipeline.state() == PipelineState::Running
         && run.pipeline.stats().restarts >= 1)
     {
         assert!(std::time::Instant::now() < deadline, "no restart: {:?}", run.events.names());

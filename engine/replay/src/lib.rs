@@ -12,6 +12,6 @@ pub mod clip;
 pub mod mp4;
 pub mod ring;
 
-pub use clip::{save_clip, SaveError, SavedFile};
+pub use clip::{SaveError, SavedFile, save_clip};
 pub use mp4::{AudioTrackConfig, ClipSource, TrackSource, VideoTrackConfig};
-pub use ring::{Marker, ReplayRing, RingConfig, RingStats, SnapshotError, Snapshot, Span};
+pub use ring::{Marker, ReplayRing, RingConfig, RingStats, Snapshot, SnapshotError, Span};

@@ -118,16 +118,20 @@ impl Track {
         let cts: Vec<i32> = packets
             .iter()
             .zip(&dts)
-            .map(|(p, &d)| (ticks(p.pts_ns - dts0, timescale) - d).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+            .map(|(p, &d)| {
+                (ticks(p.pts_ns - dts0, timescale) - d).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            })
             .collect();
-        let presented = dts.iter().zip(&cts).zip(&deltas).map(|((&d, &c), &dl)| (d + i64::from(c), d + i64::from(c) + i64::from(dl)));
-        let (media_start, media_end) =
-            presented.fold((i64::MAX, i64::MIN), |(lo, hi), (s, e)| (lo.min(s), hi.max(e)));
+        let presented = dts
+            .iter()
+            .zip(&cts)
+            .zip(&deltas)
+            .map(|((&d, &c), &dl)| (d + i64::from(c), d + i64::from(c) + i64::from(dl)));
+        let (media_start, media_end) = presented.fold((i64::MAX, i64::MIN), |(lo, hi), (s, e)| (lo.min(s), hi.max(e)));
         let media_start = if packets.is_empty() { 0 } else { media_start };
         let first_pts = packets.iter().map(|p| p.pts_ns).min().unwrap_or(origin_ns);
-        let sync = video.then(|| {
-            packets.iter().enumerate().filter(|(_, p)| p.keyframe).map(|(i, _)| i as u32 + 1).collect()
-        });
+        let sync =
+            video.then(|| packets.iter().enumerate().filter(|(_, p)| p.keyframe).map(|(i, _)| i as u32 + 1).collect());
         Self {
             timescale,
             sizes: packets.iter().map(|p| p.len() as u32).collect(),
@@ -472,9 +476,11 @@ fn layout(src: &ClipSource<'_>) -> io::Result<Layout> {
     let audio: &[&Packet] = src.audio.as_ref().map_or(&[], |a| &a.packets);
     let origin_ns = video.iter().map(|p| p.pts_ns).min().unwrap_or(0);
     let vt = Track::new(video, VIDEO_TIMESCALE, VIDEO_TIMESCALE / 30, true, origin_ns);
-    let at = src.audio.as_ref().filter(|a| !a.packets.is_empty()).map(|a| {
-        Track::new(&a.packets, a.config.sample_rate, 1024, false, origin_ns)
-    });
+    let at = src
+        .audio
+        .as_ref()
+        .filter(|a| !a.packets.is_empty())
+        .map(|a| Track::new(&a.packets, a.config.sample_rate, 1024, false, origin_ns));
 
     // Interleave by decode time so a streaming reader never waits for one track.
     let mut order = Vec::with_capacity(video.len() + audio.len());
@@ -491,8 +497,7 @@ fn layout(src: &ClipSource<'_>) -> io::Result<Layout> {
     }
     let payload: u64 = video.iter().chain(audio).map(|p| p.len() as u64).sum();
 
-    let movie_duration =
-        (vt.delay + vt.movie_duration()).max(at.as_ref().map_or(0, |a| a.delay + a.movie_duration()));
+    let movie_duration = (vt.delay + vt.movie_duration()).max(at.as_ref().map_or(0, |a| a.delay + a.movie_duration()));
     let build_moov = |mdat_payload_start: u64, co64: bool| -> Vec<u8> {
         let (mut voff, mut aoff) = (Vec::with_capacity(video.len()), Vec::with_capacity(audio.len()));
         let mut pos = mdat_payload_start;
@@ -629,7 +634,15 @@ mod tests {
     fn header_offsets_point_at_the_samples() {
         let cfg = VideoTrackConfig { avcc: vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0], width: 64, height: 64 };
         let packets: Vec<Packet> = (0..3)
-            .map(|i| Packet::new(Arc::new(vec![i as u8; 10 + i]), i as i64 * 33_333_333, i as i64 * 33_333_333, 33_333_333, i == 0))
+            .map(|i| {
+                Packet::new(
+                    Arc::new(vec![i as u8; 10 + i]),
+                    i as i64 * 33_333_333,
+                    i as i64 * 33_333_333,
+                    33_333_333,
+                    i == 0,
+                )
+            })
             .collect();
         let src = ClipSource { video: TrackSource { config: &cfg, packets: packets.iter().collect() }, audio: None };
         let mut out = Vec::new();

@@ -315,8 +315,7 @@ impl ReplayRing {
         // The open GOP is shared as a fresh Arc over cloned handles (a few dozen
         // reference-count bumps); closed GOPs are shared as they are.
         let open_arc = open.map(|g| Arc::new(Gop { epoch: g.epoch, packets: g.packets.clone(), bytes: g.bytes }));
-        let epoch_gops: Vec<&Arc<Gop>> =
-            s.gops.iter().chain(open_arc.iter()).filter(|g| g.epoch == epoch_id).collect();
+        let epoch_gops: Vec<&Arc<Gop>> = s.gops.iter().chain(open_arc.iter()).filter(|g| g.epoch == epoch_id).collect();
         let first_start = epoch_gops.first().map(|g| g.start_pts()).ok_or(SnapshotError::Empty)?;
         if span.end_ns < first_start {
             return Err(SnapshotError::SpanEvicted);

@@ -45,7 +45,11 @@ fn pads() -> Vec<PadSpec> {
 
 pub(super) fn system() -> Arc<GstNodeKind> {
     GstNodeKind::new(
-        NodeDescriptor::new::<DeviceProps>("audio.system", "What the computer plays (the default output's monitor)", pads()),
+        NodeDescriptor::new::<DeviceProps>(
+            "audio.system",
+            "What the computer plays (the default output's monitor)",
+            pads(),
+        ),
         |props, ctx| build_device(props, ctx, true),
     )
 }

@@ -1,6 +1,6 @@
 //! Video sources: `capture.test`, `capture.screen`, `capture.file`.
 
-use super::{default_fps, BuildCtx, Built, GstNodeKind};
+use super::{BuildCtx, Built, GstNodeKind, default_fps};
 use crate::error::BuildError;
 use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
 use gstreamer as gst;
@@ -268,7 +268,13 @@ fn build_file(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError
     decode.connect_pad_added(move |_, pad| {
         let Some(caps) = pad.current_caps() else { return };
         let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else { return };
-        let wanted = if name.starts_with("video/") { "video" } else if name.starts_with("audio/") { "audio" } else { return };
+        let wanted = if name.starts_with("video/") {
+            "video"
+        } else if name.starts_with("audio/") {
+            "audio"
+        } else {
+            return;
+        };
         if let Some((_, conv)) = branches.iter().find(|(p, _)| *p == wanted) {
             if let Some(sink) = conv.static_pad("sink").filter(|s| !s.is_linked()) {
                 if let Err(e) = pad.link(&sink) {

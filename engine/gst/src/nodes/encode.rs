@@ -66,7 +66,10 @@ pub(super) fn h264() -> Arc<GstNodeKind> {
         NodeDescriptor::new::<H264Props>(
             "encode.h264",
             "H.264 (8-bit 4:2:0) with the best encoder present: NVENC, VA-API, Quick Sync, then x264",
-            vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("video", MediaType::EncodedVideo).required(true)],
+            vec![
+                PadSpec::input("video", MediaType::RawVideo),
+                PadSpec::output("video", MediaType::EncodedVideo).required(true),
+            ],
         ),
         build_h264,
     )
@@ -75,9 +78,8 @@ pub(super) fn h264() -> Arc<GstNodeKind> {
 fn choose(ctx: &BuildCtx<'_>, choice: EncoderChoice) -> Result<EncoderInfo, BuildError> {
     let api = match choice {
         EncoderChoice::Auto => {
-            return encoder::best_h264().ok_or_else(|| {
-                ctx.error("no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)")
-            });
+            return encoder::best_h264()
+                .ok_or_else(|| ctx.error("no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)"));
         }
         EncoderChoice::Nvenc => "nvenc",
         EncoderChoice::Va => "va",
@@ -86,7 +88,8 @@ fn choose(ctx: &BuildCtx<'_>, choice: EncoderChoice) -> Result<EncoderInfo, Buil
         EncoderChoice::X264 => "x264",
         EncoderChoice::Openh264 => "openh264",
     };
-    encoder::h264_by_api(api).ok_or_else(|| ctx.error(format!("the `{api}` H.264 encoder is not usable on this machine")))
+    encoder::h264_by_api(api)
+        .ok_or_else(|| ctx.error(format!("the `{api}` H.264 encoder is not usable on this machine")))
 }
 
 fn set_if_present(element: &gst::Element, name: &str, value: impl Into<glib::Value>) {
@@ -142,7 +145,8 @@ fn build_h264(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError
     let frames = ((fps * p.keyframe_interval_s).round() as u32).max(1);
     for prop in ["key-int-max", "gop-size", "keyframe-period"] {
         if let Some(spec) = enc.find_property(prop) {
-            let value = if spec.value_type() == glib::Type::I32 { (frames as i32).to_value() } else { frames.to_value() };
+            let value =
+                if spec.value_type() == glib::Type::I32 { (frames as i32).to_value() } else { frames.to_value() };
             enc.set_property_from_value(prop, &value);
         }
     }
@@ -175,7 +179,11 @@ fn audio_pads() -> Vec<PadSpec> {
 
 pub(super) fn aac() -> Arc<GstNodeKind> {
     GstNodeKind::new(
-        NodeDescriptor::new::<AudioEncProps>("encode.aac", "AAC-LC for MP4 clips (avenc_aac, else voaacenc)", audio_pads()),
+        NodeDescriptor::new::<AudioEncProps>(
+            "encode.aac",
+            "AAC-LC for MP4 clips (avenc_aac, else voaacenc)",
+            audio_pads(),
+        ),
         build_aac,
     )
 }
@@ -202,7 +210,11 @@ fn build_aac(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>
 
 pub(super) fn opus() -> Arc<GstNodeKind> {
     GstNodeKind::new(
-        NodeDescriptor::new::<AudioEncProps>("encode.opus", "Opus, for MKV recordings (sink.file with format = \"mkv\")", audio_pads()),
+        NodeDescriptor::new::<AudioEncProps>(
+            "encode.opus",
+            "Opus, for MKV recordings (sink.file with format = \"mkv\")",
+            audio_pads(),
+        ),
         build_opus,
     )
 }

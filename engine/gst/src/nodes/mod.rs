@@ -143,13 +143,13 @@ impl BuildCtx<'_> {
 
     /// Makes an element named `node.role` and adds it to the pipeline.
     pub fn element(&self, factory: &str, role: &str) -> Result<gst::Element, BuildError> {
-        let element = gst::ElementFactory::make(factory)
-            .name(format!("{}.{role}", self.node))
-            .build()
-            .map_err(|_| BuildError::MissingElement {
-                node: self.node.to_owned(),
-                element: factory.to_owned(),
-                hint: install_hint(factory),
+        let element =
+            gst::ElementFactory::make(factory).name(format!("{}.{role}", self.node)).build().map_err(|_| {
+                BuildError::MissingElement {
+                    node: self.node.to_owned(),
+                    element: factory.to_owned(),
+                    hint: install_hint(factory),
+                }
             })?;
         self.pipeline.add(&element).map_err(|e| self.error(e))?;
         Ok(element)

@@ -122,8 +122,15 @@ pub struct Probe {
 /// What ffprobe sees in `path`, after checking that ffmpeg decodes every frame without an error.
 pub fn probe(path: &Path) -> Probe {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries",
-               "stream=codec_type,codec_name,pix_fmt,nb_read_frames:format=duration", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,pix_fmt,nb_read_frames:format=duration",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe runs (install ffmpeg)");

@@ -1,0 +1,56 @@
+# ClipShot: two commands on a fresh machine.
+#   make run    install what is missing, build in release, start the daemon
+#   make test   install what is missing, run the whole suite
+# Every install step checks first, so a second run costs nothing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := .venv
+ORT_VERSION := 1.31.1
+ORT_STAMP := $(VENV)/.onnxruntime-$(ORT_VERSION)
+WINDOWS_TARGET := x86_64-pc-windows-gnu
+
+# ONNX Runtime's shared library, from the PyPI wheel (never a build-time download).
+export ORT_DYLIB_PATH = $(abspath $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)))
+
+.PHONY: run test deps deps-test onnxruntime build lint unit windows-check bench fmt clean
+
+run: deps onnxruntime
+	$(CARGO) build --release -p clipshot
+	./target/release/clipshot serve $(ARGS)
+
+test: deps-test onnxruntime lint unit windows-check
+
+deps:
+	scripts/install-deps.sh
+
+deps-test:
+	scripts/install-deps.sh --test
+
+onnxruntime: $(ORT_STAMP)
+
+$(ORT_STAMP):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check onnxruntime==$(ORT_VERSION)
+	touch $@
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+# The Windows capture crate is type-checked for Windows on every run.
+windows-check:
+	$(CARGO) check -p clipshot-capture-windows --target $(WINDOWS_TARGET) --locked
+
+bench: deps-test
+	$(CARGO) bench -p clipshot-benches
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,187 @@
+//! `clipshot`: the daemon and its command-line client.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use clipshot::config::{Config, Overrides};
+use clipshot_core::{GraphSpec, PadDirection, Registry, validate::validate};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clipshot",
+    version,
+    about = "GPU-first instant replay: the last 30 seconds of your game, as an MP4, in milliseconds"
+)]
+struct Cli {
+    /// Data folder (database, token, clips); `CLIPSHOT_DATA_DIR`.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// API port; `CLIPSHOT_PORT`.
+    #[arg(long, global = true)]
+    port: Option<u16>,
+    /// Configuration file (default: `clipshot.toml` in the current folder).
+    #[arg(long, global = true, env = "CLIPSHOT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: the default pipeline, the API and the hotkey.
+    Serve {
+        /// Address to bind (default 127.0.0.1).
+        #[arg(long)]
+        host: Option<IpAddr>,
+        /// Pipeline preset or TOML file to record with.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Ask the running daemon to save a clip, and print its path.
+    Clip {
+        /// Seconds before now (default: `clip_seconds` of the configuration).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Pipeline to save from (default: the daemon's default pipeline).
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Print the clip as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pipeline graphs.
+    Pipelines {
+        #[command(subcommand)]
+        command: PipelinesCommand,
+    },
+    /// List node kinds with their pads and props.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelinesCommand {
+    /// Check graph files; prints every problem and exits 1 on any.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut overrides = Overrides { data_dir: cli.data_dir, port: cli.port, ..Overrides::default() };
+    if let Command::Serve { host, pipeline } = &cli.command {
+        overrides.host = *host;
+        overrides.pipeline.clone_from(pipeline);
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve { .. } => {
+            init_logging(&config.log);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(clipshot::server::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clip { seconds, pipeline, json } => {
+            init_logging("warn");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let clip = runtime.block_on(async {
+                clipshot::client::Client::new(&config)?.save_clip(pipeline.as_deref(), seconds).await
+            })?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&clip)?)?;
+            } else {
+                writeln!(out, "{}", clip["path"].as_str().context("the daemon's answer has no path")?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pipelines { command: PipelinesCommand::Validate { files } } => validate_files(&files),
+        Command::Nodes { json } => print_nodes(json),
+    }
+}
+
+fn registry() -> anyhow::Result<Registry> {
+    clipshot_gst::init()?;
+    let mut registry = Registry::new();
+    clipshot_gst::register_builtin(&mut registry)?;
+    Ok(registry)
+}
+
+fn validate_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let registry = registry()?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for file in files {
+        let name = file.display();
+        let spec = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| GraphSpec::from_toml(&text).map_err(|e| e.to_string()));
+        match spec.map(|spec| validate(&spec, &registry)) {
+            Err(e) => {
+                failed = true;
+                writeln!(out, "{name}: {e}")?;
+            }
+            Ok(Err(errors)) => {
+                failed = true;
+                writeln!(out, "{name}: {} problem(s)", errors.problems.len())?;
+                for p in &errors.problems {
+                    writeln!(out, "  {p}")?;
+                }
+            }
+            Ok(Ok(_)) => writeln!(out, "{name}: ok")?,
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_nodes(json: bool) -> anyhow::Result<ExitCode> {
+    let registry = registry()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let all: Vec<_> = registry.descriptors().collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for d in registry.descriptors() {
+        writeln!(out, "{}  {}", d.kind, d.summary)?;
+        for pad in &d.pads {
+            let dir = if pad.direction == PadDirection::In { "in " } else { "out" };
+            let req = if pad.required { "" } else { " (optional)" };
+            writeln!(out, "    {dir} {:<8} {}{req}", pad.name, pad.media)?;
+        }
+        if let Some(props) = d.props_schema["properties"].as_object() {
+            let names: Vec<String> = props
+                .iter()
+                .map(|(k, v)| match v.get("default") {
+                    Some(def) => format!("{k}={def}"),
+                    None => k.clone(),
+                })
+                .collect();
+            writeln!(out, "    props: {}", if names.is_empty() { "none".into() } else { names.join(", ") })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

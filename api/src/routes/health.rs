@@ -1,0 +1,38 @@
+//! `GET /health`: liveness for scripts and frontends (no token needed).
+
+use super::AppState;
+use crate::hotkey::HotkeyStatus;
+use axum::Json;
+use axum::extract::State;
+use clipshot_core::PipelineState;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok`, or `degraded` when a pipeline is in error.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub pipelines: Vec<PipelineHealth>,
+    pub hotkey: HotkeyStatus,
+    /// Why the default pipeline is a fallback, when it is.
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineHealth {
+    pub id: String,
+    pub state: PipelineState,
+}
+
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let pipelines: Vec<PipelineHealth> =
+        state.engine.list().into_iter().map(|p| PipelineHealth { id: p.id, state: p.state }).collect();
+    let degraded = pipelines.iter().any(|p| p.state == PipelineState::Error);
+    Json(Health {
+        status: if degraded { "degraded" } else { "ok" },
+        version: env!("CARGO_PKG_VERSION"),
+        pipelines,
+        hotkey: state.hotkey.read().clone(),
+        fallback: state.engine.fallback.read().clone(),
+    })
+}

@@ -1,0 +1,139 @@
+//! Protection for a daemon on localhost: the API token, the Host allow-list
+//! (against DNS rebinding) and the Origin check on state-changing requests.
+
+use crate::problem::Problem;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Reads the token at `path`, creating it (256 random bits, mode 0600) on first start.
+pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            file.write_all(token.as_bytes())?;
+            file.sync_all()?;
+            Ok(token)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => read_token(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads an existing token (clients).
+pub fn read_token(path: &Path) -> std::io::Result<String> {
+    let mut token = String::new();
+    std::fs::File::open(path)?.read_to_string(&mut token)?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(std::io::Error::new(ErrorKind::InvalidData, format!("{} is empty", path.display())));
+    }
+    Ok(token)
+}
+
+/// What the security layers compare against.
+#[derive(Debug)]
+pub struct Guard {
+    pub token: String,
+    /// `host:port` values accepted in the `Host` header.
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+impl Guard {
+    pub fn new(token: String, port: u16, extra_hosts: &[String], allowed_origins: Vec<String>) -> Self {
+        let allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .chain(extra_hosts.iter().cloned())
+            .map(|h| format!("{}:{port}", h.to_ascii_lowercase()))
+            .collect();
+        Self { token, allowed_hosts, allowed_origins }
+    }
+
+    fn token_matches(&self, given: &str) -> bool {
+        given.as_bytes().ct_eq(self.token.as_bytes()).into()
+    }
+}
+
+fn forbidden(detail: &str) -> Response {
+    Problem::new(StatusCode::FORBIDDEN, "forbidden", detail).into_response()
+}
+
+/// Every route: the Host header must name this daemon (DNS rebinding), and a
+/// state-changing request must not come from a foreign origin.
+pub async fn check_host_and_origin(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
+    if !host.as_ref().is_some_and(|h| guard.allowed_hosts.contains(h)) {
+        return forbidden("the Host header does not name this daemon");
+    }
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state {
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            // `null` (sandboxed frames, file pages) counts as foreign.
+            let allowed = origin.to_str().is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o));
+            if !allowed {
+                return forbidden("requests from this origin may not change anything");
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// `/api/v1`: `Authorization: Bearer <token>` or `X-API-Key: <token>`.
+pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    match bearer.or(key) {
+        Some(given) if guard.token_matches(given.trim()) => next.run(req).await,
+        Some(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API token is wrong").into_response(),
+        None => {
+            let mut r = Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the token from <data_dir>/api-token as `Authorization: Bearer <token>`",
+            )
+            .into_response();
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_created_once_with_owner_only_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/api-token");
+        let a = load_or_create_token(&path).unwrap();
+        let b = load_or_create_token(&path).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}
