@@ -84,14 +84,12 @@ pub async fn check_host_and_origin(State(guard): State<Arc<Guard>>, req: Request
         return forbidden("the Host header does not name this daemon");
     }
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state {
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
-            // `null` (sandboxed frames, file pages) counts as foreign.
-            let allowed = origin.to_str().is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o));
-            if !allowed {
-                return forbidden("requests from this origin may not change anything");
-            }
-        }
+    // `null` (sandboxed frames, file pages) counts as foreign.
+    if changes_state
+        && let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o))
+    {
+        return forbidden("requests from this origin may not change anything");
     }
     next.run(req).await
 }

@@ -61,6 +61,7 @@ pub struct CaptureStats {
 }
 
 impl CaptureStats {
+    #[cfg_attr(not(windows), allow(dead_code))]
     fn delivered(&self, bytes: usize) {
         self.frames.fetch_add(1, Ordering::Relaxed);
         self.bytes_copied.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -89,7 +90,7 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing on a thread of its own.
     pub fn start(config: CaptureConfig) -> Result<Self, CaptureError> {
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_frames.max(1));
+        let (tx, rx) = crossbeam_channel::bounded::<CapturedFrame>(config.queue_frames.max(1));
         let stats = Arc::new(CaptureStats::default());
         #[cfg(windows)]
         {
@@ -117,6 +118,7 @@ impl Drop for Capture {
 
 /// Hands a frame to the consumer, or drops it when the consumer lags (a slow
 /// encoder must never stall the capture).
+#[cfg_attr(not(windows), allow(dead_code))]
 fn deliver(tx: &crossbeam_channel::Sender<CapturedFrame>, stats: &CaptureStats, frame: CapturedFrame) {
     let bytes = frame.data.len();
     match tx.try_send(frame) {

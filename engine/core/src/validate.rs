@@ -219,15 +219,14 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
         let [Some((from_node, from_pad)), Some((to_node, to_pad))] = ends else { continue };
         if let (Some(out), Some(inp)) =
             (pad_of(from_node, from_pad, PadDirection::Out), pad_of(to_node, to_pad, PadDirection::In))
+            && out.media != inp.media
         {
-            if out.media != inp.media {
-                push(
-                    format!("/links/{li}"),
-                    ProblemCode::MediaMismatch,
-                    format!("`{}` produces {} but `{}` accepts {}", link.from, out.media, link.to, inp.media),
-                );
-                continue;
-            }
+            push(
+                format!("/links/{li}"),
+                ProblemCode::MediaMismatch,
+                format!("`{}` produces {} but `{}` accepts {}", link.from, out.media, link.to, inp.media),
+            );
+            continue;
         }
         if let Some(first) = linked_inputs.insert((to_node, to_pad), li) {
             push(

@@ -432,7 +432,7 @@ mod tests {
 
     fn video(i: usize) -> Packet {
         let t = i as i64 * FRAME;
-        Packet::new(Arc::new(vec![0u8; 1000]), t, t, FRAME, i % GOP == 0)
+        Packet::new(Arc::new(vec![0u8; 1000]), t, t, FRAME, i.is_multiple_of(GOP))
     }
 
     fn audio(i: usize) -> Packet {

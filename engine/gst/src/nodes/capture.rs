@@ -275,12 +275,11 @@ fn build_file(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError
         } else {
             return;
         };
-        if let Some((_, conv)) = branches.iter().find(|(p, _)| *p == wanted) {
-            if let Some(sink) = conv.static_pad("sink").filter(|s| !s.is_linked()) {
-                if let Err(e) = pad.link(&sink) {
-                    tracing::warn!(pad = wanted, error = ?e, "capture.file: could not link decoded stream");
-                }
-            }
+        if let Some((_, conv)) = branches.iter().find(|(p, _)| *p == wanted)
+            && let Some(sink) = conv.static_pad("sink").filter(|s| !s.is_linked())
+            && let Err(e) = pad.link(&sink)
+        {
+            tracing::warn!(pad = wanted, error = ?e, "capture.file: could not link decoded stream");
         }
     });
     Ok(built)
