@@ -170,15 +170,7 @@ async fn clipshot_clip_saves_the_last_seconds_from_the_running_daemon() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(std::path::Path::new(printed.trim()).is_file(), "{printed}");
 
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(daemon.url("/api/v1/pipelines/test-pattern/stats"))
-        .bearer_auth(daemon.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = daemon.stats().await;
     for node in stats["nodes"].as_array().unwrap() {
         assert_eq!(node["bytes_copied"], 0, "{node}");
     }

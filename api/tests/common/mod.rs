@@ -75,20 +75,24 @@ impl Daemon {
         self.data_dir.path().join("clips")
     }
 
+    /// The default pipeline's stats.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(self.url("/api/v1/pipelines/test-pattern/stats"))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits until the default pipeline's ring holds `seconds`.
     pub async fn wait_for_ring(&self, seconds: f64) {
-        let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let stats: serde_json::Value = client
-                .get(self.url("/api/v1/pipelines/test-pattern/stats"))
-                .bearer_auth(self.token())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let stats = self.stats().await;
             let filled = stats["nodes"]
                 .as_array()
                 .unwrap()

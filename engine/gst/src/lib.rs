@@ -10,12 +10,13 @@ pub mod encoder;
 mod error;
 pub mod nodes;
 mod pipeline;
-mod ring_sink;
+pub mod ring_sink;
 mod save;
 
 pub use error::{BuildError, SaveError};
 pub use nodes::{GstNodeKind, register_builtin};
 pub use pipeline::{NodeStats, Pipeline, PipelineOptions, PipelineStats};
+pub use ring_sink::RingNode;
 pub use save::{SaveRequest, SaveSpan, SavedClip};
 
 /// Initialises GStreamer once; safe to call repeatedly.

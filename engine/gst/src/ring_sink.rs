@@ -21,9 +21,10 @@ impl MediaBytes for GstBytes {
 }
 
 /// A `replay.ring` node's lasting state: it outlives pipeline restarts, so a
-/// crash of the capture or the encoder never loses the buffer.
+/// crash of the capture or the encoder never loses the buffer. Public so that
+/// tools and benchmarks can feed a ring from any GStreamer pipeline.
 #[derive(Debug)]
-pub(crate) struct RingNode {
+pub struct RingNode {
     pub ring: Arc<ReplayRing>,
     /// Added to running times, so that a restarted pipeline (whose running
     /// time starts again at 0) continues the ring's timeline.
@@ -49,7 +50,7 @@ impl RingNode {
     }
 
     /// Called before a rebuilt pipeline starts feeding the ring.
-    pub fn on_restart(&self) {
+    pub(crate) fn on_restart(&self) {
         let gap = 1_000_000_000;
         let next = self.ring.newest_video_ns().map_or(0, |t| t + gap);
         self.offset_ns.store(next, Ordering::SeqCst);
@@ -59,7 +60,7 @@ impl RingNode {
     }
 
     /// Running time of the pipeline on the ring's timeline.
-    pub fn ring_time(&self, running_time_ns: i64) -> i64 {
+    pub(crate) fn ring_time(&self, running_time_ns: i64) -> i64 {
         running_time_ns + self.offset_ns.load(Ordering::SeqCst)
     }
 

@@ -301,10 +301,20 @@ impl ReplayRing {
     /// at the first packet at or after that keyframe.
     pub fn snapshot(&self, span: Span) -> Result<Snapshot, SnapshotError> {
         let s = self.state.lock();
-        let open = s.open.as_ref().filter(|g| !g.packets.is_empty());
-        let Some(epoch_id) = open.map(|g| g.epoch).or_else(|| s.gops.back().map(|g| g.epoch)) else {
+        // The open GOP is shared as a fresh Arc over cloned handles (a few dozen
+        // reference-count bumps); closed GOPs are shared as they are.
+        let open_arc = s
+            .open
+            .as_ref()
+            .filter(|g| !g.packets.is_empty())
+            .map(|g| Arc::new(Gop { epoch: g.epoch, packets: g.packets.clone(), bytes: g.bytes }));
+        let all: Vec<&Arc<Gop>> = s.gops.iter().chain(open_arc.iter()).collect();
+        if all.is_empty() {
             return Err(SnapshotError::Empty);
-        };
+        }
+        // The epoch that covers the span: that of the newest GOP starting at or
+        // before its end (right after a restart, that is still the old run).
+        let epoch_id = all.iter().rev().find(|g| g.start_pts() <= span.end_ns).ok_or(SnapshotError::SpanEvicted)?.epoch;
         let epoch = if epoch_id == s.epoch.id {
             &s.epoch
         } else {
@@ -312,14 +322,7 @@ impl ReplayRing {
         };
         let video_config = epoch.video.clone().ok_or(SnapshotError::NoCodecConfig)?;
 
-        // The open GOP is shared as a fresh Arc over cloned handles (a few dozen
-        // reference-count bumps); closed GOPs are shared as they are.
-        let open_arc = open.map(|g| Arc::new(Gop { epoch: g.epoch, packets: g.packets.clone(), bytes: g.bytes }));
-        let epoch_gops: Vec<&Arc<Gop>> = s.gops.iter().chain(open_arc.iter()).filter(|g| g.epoch == epoch_id).collect();
-        let first_start = epoch_gops.first().map(|g| g.start_pts()).ok_or(SnapshotError::Empty)?;
-        if span.end_ns < first_start {
-            return Err(SnapshotError::SpanEvicted);
-        }
+        let epoch_gops: Vec<&Arc<Gop>> = all.into_iter().filter(|g| g.epoch == epoch_id).collect();
         let start_idx = epoch_gops.iter().rposition(|g| g.start_pts() <= span.start_ns).unwrap_or(0);
         let gops: Vec<Arc<Gop>> = epoch_gops[start_idx..]
             .iter()
@@ -534,6 +537,23 @@ mod tests {
         let s = ring.snapshot(Span { start_ns: 0, end_ns: i64::MAX }).unwrap();
         assert_eq!(s.video_packets().next().unwrap().pts_ns, 60 * FRAME);
         assert_eq!(s.clip_source().video.config.width, 1280);
+    }
+
+    #[test]
+    fn a_span_before_a_restart_is_saved_from_the_old_run() {
+        let ring = ring(30.0, u64::MAX, 3);
+        ring.restart();
+        ring.set_video_config(config());
+        // The new run's timeline continues after the old one.
+        for i in 0..40 {
+            ring.push_video(video(200 + i));
+        }
+        let old_end = 3 * 30 * FRAME;
+        let s = ring.snapshot(Span { start_ns: old_end - 1_000_000_000, end_ns: old_end }).unwrap();
+        assert!(s.video_packets().all(|p| p.pts_ns < old_end), "only the old run's packets");
+        assert!(!s.audio_packets().is_empty());
+        let s = ring.snapshot(Span { start_ns: 0, end_ns: i64::MAX }).unwrap();
+        assert_eq!(s.video_packets().next().unwrap().pts_ns, 210 * FRAME, "the newest epoch's first keyframe");
     }
 
     #[test]
