@@ -178,6 +178,10 @@ fn bench_record_cpu(dir: &Path) {
     let graph = clipshot_core::validate::validate(&spec, &registry).unwrap();
     let options = PipelineOptions { data_dir: dir.to_owned(), clips_dir: dir.join("clips"), events: Arc::new(Quiet) };
     let pipeline = Pipeline::new("bench", graph, Arc::new(registry), options);
+    // Encoder probing (trial encodes, cached per process) is a one-off start-up
+    // cost, not record-path work: do it before the clock starts.
+    let encoders = clipshot_gst::encoder::h264_encoders();
+    assert!(encoders.iter().any(|e| e.usable), "{encoders:?}");
     let (cpu0, _) = cpu_seconds();
     pipeline.start().unwrap();
     std::thread::sleep(Duration::from_secs(RECORD_SECONDS));
