@@ -87,34 +87,19 @@ pub struct NodeStats {
     pub ring: Option<RingFill>,
 }
 
-/// Fill level of a replay ring.
+/// Fill level of a replay ring, with its limits.
 #[derive(Debug, Clone, Serialize)]
 pub struct RingFill {
-    pub seconds: f64,
-    pub bytes: u64,
-    pub pinned_bytes: u64,
-    pub keyframes: usize,
-    pub video_packets: usize,
-    pub audio_packets: usize,
+    #[serde(flatten)]
+    pub stats: RingStats,
     pub max_seconds: f64,
     pub max_bytes: u64,
-    pub epoch: u64,
 }
 
 impl RingFill {
-    fn new(s: &RingStats, ring: &ReplayRing) -> Self {
+    fn new(ring: &ReplayRing) -> Self {
         let c = ring.config();
-        Self {
-            seconds: s.seconds,
-            bytes: s.bytes,
-            pinned_bytes: s.pinned_bytes,
-            keyframes: s.keyframes,
-            video_packets: s.video_packets,
-            audio_packets: s.audio_packets,
-            max_seconds: c.max_seconds,
-            max_bytes: c.max_bytes,
-            epoch: s.epoch,
-        }
+        Self { stats: ring.stats(), max_seconds: c.max_seconds, max_bytes: c.max_bytes }
     }
 }
 
@@ -263,7 +248,7 @@ impl Pipeline {
                     fps: c.fps(),
                     bytes_copied: ring.map_or(0, |r| r.bytes_copied.load(Ordering::Relaxed)),
                     encoder: run.encoders.get(&n.id).cloned(),
-                    ring: ring.map(|r| RingFill::new(&r.ring.stats(), &r.ring)),
+                    ring: ring.map(|r| RingFill::new(&r.ring)),
                 }
             })
             .collect();

@@ -101,7 +101,8 @@ impl RingNode {
         let last = if video { &self.video_caps } else { &self.audio_caps };
         {
             let mut last = last.lock();
-            if last.as_ref() != Some(&caps.to_owned()) {
+            // Caps equality short-circuits on the same pointer: cheap per packet.
+            if last.as_ref().is_none_or(|c| c.as_ref() != caps) {
                 let s = caps.structure(0);
                 let codec_data = s.and_then(|s| s.get::<gst::Buffer>("codec_data").ok());
                 let codec_data = codec_data.and_then(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()));

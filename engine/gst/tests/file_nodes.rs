@@ -41,37 +41,9 @@ fn a_file_source_plays_at_its_own_rate_into_the_ring() {
         .status()
         .expect("gst-launch-1.0");
     assert!(status.success());
-    let graph = format!(
-        r#"
-        name = "file"
-        [[nodes]]
-        id = "src"
-        kind = "capture.file"
-        props = {{ path = "{}" }}
-        [[nodes]]
-        id = "venc"
-        kind = "encode.h264"
-        props = {{ encoder = "x264" }}
-        [[nodes]]
-        id = "aenc"
-        kind = "encode.aac"
-        [[nodes]]
-        id = "ring"
-        kind = "replay.ring"
-        [[links]]
-        from = "src.video"
-        to = "venc.video"
-        [[links]]
-        from = "src.audio"
-        to = "aenc.audio"
-        [[links]]
-        from = "venc.video"
-        to = "ring.video"
-        [[links]]
-        from = "aenc.audio"
-        to = "ring.audio"
-        "#,
-        source.display()
+    let graph = common::graph_from(
+        &format!("kind = \"capture.file\"\n        props = {{ path = \"{}\" }}", source.display()),
+        30.0,
     );
     let run = common::start(&graph);
     let started = std::time::Instant::now();

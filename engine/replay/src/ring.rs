@@ -62,7 +62,7 @@ pub struct Span {
 }
 
 /// Fill level and contents of the ring.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RingStats {
     pub seconds: f64,
     pub bytes: u64,

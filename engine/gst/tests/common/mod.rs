@@ -38,13 +38,21 @@ pub fn registry() -> Arc<Registry> {
 
 /// Test pattern + tone → x264 + AAC → ring, small enough for 2 cores.
 pub fn test_graph(max_seconds: f64) -> String {
+    graph_from(
+        r#"kind = "capture.test"
+        props = { pattern = "ball", width = 640, height = 360, fps = 30 }"#,
+        max_seconds,
+    )
+}
+
+/// The test graph with another source node (`kind` and `props` lines) as `src`.
+pub fn graph_from(source: &str, max_seconds: f64) -> String {
     format!(
         r#"
         name = "t"
         [[nodes]]
         id = "src"
-        kind = "capture.test"
-        props = {{ pattern = "ball", width = 640, height = 360, fps = 30 }}
+        {source}
         [[nodes]]
         id = "venc"
         kind = "encode.h264"
@@ -101,7 +109,7 @@ impl Running {
         loop {
             let stats = self.pipeline.stats();
             let ring = stats.nodes.iter().find_map(|n| n.ring.clone()).expect("a ring node");
-            if ring.seconds >= seconds {
+            if ring.stats.seconds >= seconds {
                 return;
             }
             assert!(Instant::now() < deadline, "ring did not fill to {seconds} s: {stats:?}");
