@@ -7,9 +7,10 @@
 //! GStreamer has `d3d11screencapturesrc capture-api=wgc`, frames stay on the GPU
 //! and this crate is not needed.)
 //!
-//! This crate holds no GStreamer code: its build scripts need the target's
-//! pkg-config, which a Linux CI cannot offer for Windows. CI type-checks it with
-//! `cargo check --target x86_64-pc-windows-gnu`.
+//! This crate holds no GStreamer code and builds everywhere (elsewhere
+//! [`Capture::start`] says it is unsupported), so the GStreamer adapter's
+//! bridge is compiled and tested on Linux too. CI type-checks it for
+//! `x86_64-pc-windows-gnu`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +57,9 @@ pub struct CapturedFrame {
 pub struct CaptureStats {
     pub frames: AtomicU64,
     pub dropped: AtomicU64,
-    /// Bytes copied out of the staging texture (one frame's worth per frame).
-    pub bytes_copied: AtomicU64,
+    /// Bytes copied out of the staging texture (one frame's worth per frame);
+    /// shared so the pipeline's node stats can report it.
+    pub bytes_copied: Arc<AtomicU64>,
 }
 
 impl CaptureStats {
@@ -108,10 +110,10 @@ impl Capture {
 #[cfg(windows)]
 impl Drop for Capture {
     fn drop(&mut self) {
-        if let Some(control) = self.control.take() {
-            if let Err(e) = control.stop() {
-                tracing::warn!("stopping Windows capture: {e}");
-            }
+        if let Some(control) = self.control.take()
+            && let Err(e) = control.stop()
+        {
+            tracing::warn!("stopping Windows capture: {e}");
         }
     }
 }

@@ -8,8 +8,11 @@
 
 pub mod encoder;
 mod error;
+mod frame_bridge;
 pub mod nodes;
 mod pipeline;
+#[cfg(target_os = "linux")]
+mod portal;
 pub mod ring_sink;
 mod save;
 

@@ -122,6 +122,8 @@ struct RunState {
     restarts: u64,
     current: Option<gst::Pipeline>,
     encoders: HashMap<String, String>,
+    /// Per node, bytes that a source outside GStreamer had to copy.
+    copied: HashMap<String, Arc<AtomicU64>>,
 }
 
 enum Command {
@@ -169,6 +171,7 @@ impl Pipeline {
                     restarts: 0,
                     current: None,
                     encoders: HashMap::new(),
+                    copied: HashMap::new(),
                 }),
                 rings: Mutex::new(HashMap::new()),
                 counters,
@@ -246,7 +249,8 @@ impl Pipeline {
                     frames_out: c.frames_out.load(Ordering::Relaxed),
                     dropped: c.dropped.load(Ordering::Relaxed) + ring.map_or(0, |r| r.dropped.load(Ordering::Relaxed)),
                     fps: c.fps(),
-                    bytes_copied: ring.map_or(0, |r| r.bytes_copied.load(Ordering::Relaxed)),
+                    bytes_copied: ring.map_or(0, |r| r.bytes_copied.load(Ordering::Relaxed))
+                        + run.copied.get(&n.id).map_or(0, |c| c.load(Ordering::Relaxed)),
                     encoder: run.encoders.get(&n.id).cloned(),
                     ring: ring.map(|r| RingFill::new(&r.ring)),
                 }
@@ -312,12 +316,14 @@ impl Shared {
         self.options.events.emit(Event::PipelineState { pipeline: self.id.clone(), state, message });
     }
 
-    fn build(&self) -> Result<(gst::Pipeline, bool), BuildError> {
+    fn build(&self) -> Result<Assembled, BuildError> {
         let pipeline = gst::Pipeline::with_name(&self.id);
         let spec = self.graph.spec();
         let mut built: HashMap<usize, Built> = HashMap::new();
         let mut needs_eos = false;
         let mut encoders = HashMap::new();
+        let mut resources = Vec::new();
+        let mut copied = HashMap::new();
         for &ni in self.graph.topological_order() {
             let node = &spec.nodes[ni];
             let kind = self
@@ -344,7 +350,7 @@ impl Shared {
                     .collect(),
                 existing_ring: self.rings.lock().get(&node.id).cloned(),
             };
-            let b = kind.build(&node.props, &mut ctx)?;
+            let mut b = kind.build(&node.props, &mut ctx)?;
             if let Some(ring) = &b.ring {
                 self.rings.lock().insert(node.id.clone(), Arc::clone(ring));
             }
@@ -352,6 +358,10 @@ impl Shared {
                 encoders.insert(node.id.clone(), enc.clone());
             }
             needs_eos |= b.needs_eos;
+            resources.append(&mut b.resources);
+            if let Some(counter) = b.bytes_copied.take() {
+                copied.insert(node.id.clone(), counter);
+            }
             let counters = &self.counters[&node.id];
             for pad in b.inputs.values() {
                 count_buffers(pad, counters, true);
@@ -386,8 +396,29 @@ impl Shared {
                 }
             }
         }
-        self.run.lock().encoders = encoders;
-        Ok((pipeline, needs_eos))
+        {
+            let mut run = self.run.lock();
+            run.encoders = encoders;
+            run.copied = copied;
+        }
+        Ok(Assembled { pipeline, needs_eos, resources })
+    }
+}
+
+/// A built pipeline and what must live exactly as long as it.
+struct Assembled {
+    pipeline: gst::Pipeline,
+    /// Elements that must get EOS before the pipeline stops (file sinks).
+    needs_eos: bool,
+    /// Feeders of its sources (a capture session, a portal grant): dropped
+    /// only after the pipeline reached `Null`.
+    #[expect(dead_code, reason = "held only to be dropped after the pipeline")]
+    resources: Vec<Box<dyn Send>>,
+}
+
+impl Drop for Assembled {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
@@ -434,13 +465,13 @@ fn supervise(
     loop {
         shared.set_state(PipelineState::Starting, None);
         let started = Instant::now();
-        let end = match shared.build().and_then(|(p, eos)| play(shared, p, eos)) {
-            Ok((pipeline, needs_eos)) => {
+        let end = match shared.build().and_then(|assembled| play(shared, assembled)) {
+            Ok(assembled) => {
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Ok(()));
                 }
-                let end = watch(shared, &pipeline, commands, needs_eos);
-                let _ = pipeline.set_state(gst::State::Null);
+                let end = watch(shared, &assembled.pipeline, commands, assembled.needs_eos);
+                drop(assembled);
                 shared.run.lock().current = None;
                 end
             }
@@ -491,7 +522,8 @@ fn supervise(
     }
 }
 
-fn play(shared: &Shared, pipeline: gst::Pipeline, needs_eos: bool) -> Result<(gst::Pipeline, bool), BuildError> {
+fn play(shared: &Shared, assembled: Assembled) -> Result<Assembled, BuildError> {
+    let pipeline = &assembled.pipeline;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         // The bus usually says why far better than the state change does.
         let why = pipeline
@@ -502,7 +534,6 @@ fn play(shared: &Shared, pipeline: gst::Pipeline, needs_eos: bool) -> Result<(gs
                 _ => None,
             })
             .unwrap_or_else(|| e.to_string());
-        let _ = pipeline.set_state(gst::State::Null);
         return Err(BuildError::Start(why));
     }
     {
@@ -511,7 +542,7 @@ fn play(shared: &Shared, pipeline: gst::Pipeline, needs_eos: bool) -> Result<(gs
         run.started = Some(Instant::now());
     }
     shared.set_state(PipelineState::Running, None);
-    Ok((pipeline, needs_eos))
+    Ok(assembled)
 }
 
 fn watch(shared: &Shared, pipeline: &gst::Pipeline, commands: &Receiver<Command>, needs_eos: bool) -> RunEnd {

@@ -112,14 +112,30 @@ fn build_test(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError
     Ok(built)
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum ScreenBackend {
-    /// X11 when `DISPLAY` is set, else PipeWire.
+    /// Windows Graphics Capture on Windows; elsewhere X11 when `DISPLAY` is
+    /// set, else PipeWire.
     #[default]
     Auto,
     X11,
+    /// Wayland through PipeWire: the ScreenCast portal asks what to share,
+    /// unless `pipewire_node` names a node.
     Pipewire,
+    /// Windows Graphics Capture (the `windows-capture` crate) through `appsrc`.
+    Wgc,
+}
+
+impl ScreenBackend {
+    fn resolve(self, display: Option<&str>) -> Self {
+        match self {
+            Self::Auto if cfg!(windows) => Self::Wgc,
+            Self::Auto if display.is_some() || std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) => Self::X11,
+            Self::Auto => Self::Pipewire,
+            other => other,
+        }
+    }
 }
 
 /// A rectangle of the screen, in pixels.
@@ -142,10 +158,16 @@ struct ScreenProps {
     backend: ScreenBackend,
     /// X11 display name; defaults to `$DISPLAY`.
     display: Option<String>,
+    /// X11: a rectangle of the screen instead of all of it.
     region: Option<Region>,
     /// X11 window id to capture instead of the whole screen.
     window: Option<u64>,
-    /// PipeWire node (from the ScreenCast portal) for Wayland capture.
+    /// Windows: the monitor to capture, 1-based (default: the primary one).
+    #[schemars(range(min = 1))]
+    monitor: Option<u32>,
+    /// Windows: capture the first window whose title is this.
+    window_title: Option<String>,
+    /// PipeWire node to read instead of asking the ScreenCast portal.
     pipewire_node: Option<String>,
     #[serde(default = "default_fps")]
     #[schemars(range(min = 1, max = 240))]
@@ -171,46 +193,112 @@ pub(super) fn screen() -> Arc<GstNodeKind> {
 
 fn build_screen(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let p: ScreenProps = ctx.props(props)?;
-    let x11 = match p.backend {
-        ScreenBackend::X11 => true,
-        ScreenBackend::Pipewire => false,
-        ScreenBackend::Auto => p.display.is_some() || std::env::var_os("DISPLAY").is_some(),
+    let backend = p.backend.resolve(p.display.as_deref());
+    if p.region.is_some() && backend != ScreenBackend::X11 {
+        return Err(ctx.error("`region` is supported by the X11 backend only; capture a window instead"));
+    }
+    let mut built = Built::default();
+    let src = match backend {
+        ScreenBackend::X11 | ScreenBackend::Auto => {
+            let src = ctx.element("ximagesrc", "screen")?;
+            if let Some(display) = &p.display {
+                src.set_property("display-name", display);
+            }
+            if let Some(xid) = p.window {
+                src.set_property("xid", xid);
+            }
+            if let Some(r) = p.region {
+                src.set_property("startx", r.x);
+                src.set_property("starty", r.y);
+                src.set_property("endx", r.x + r.width - 1);
+                src.set_property("endy", r.y + r.height - 1);
+            }
+            src.set_property("show-pointer", p.show_pointer);
+            // Damage events only help for mostly static desktops; games repaint everything.
+            src.set_property("use-damage", false);
+            src
+        }
+        ScreenBackend::Pipewire => {
+            let src = ctx.element("pipewiresrc", "screen")?;
+            src.set_property("do-timestamp", true);
+            // Compositors send a frame only on damage: resend the last one so
+            // a still screen keeps the encoder's rate.
+            if src.find_property("keepalive-time").is_some() {
+                src.set_property("keepalive-time", (1000 / p.fps.max(1)) as i32);
+            }
+            match &p.pipewire_node {
+                Some(node) => src.set_property("path", node),
+                None => built = pipewire_from_portal(&src, &p, ctx, built)?,
+            }
+            src
+        }
+        ScreenBackend::Wgc => {
+            let (src, b) = wgc_bridge(&p, ctx, built)?;
+            built = b;
+            src
+        }
     };
-    let src = if x11 {
-        let src = ctx.element("ximagesrc", "screen")?;
-        if let Some(display) = &p.display {
-            src.set_property("display-name", display);
-        }
-        if let Some(xid) = p.window {
-            src.set_property("xid", xid);
-        }
-        if let Some(r) = p.region {
-            src.set_property("startx", r.x);
-            src.set_property("starty", r.y);
-            src.set_property("endx", r.x + r.width - 1);
-            src.set_property("endy", r.y + r.height - 1);
-        }
-        src.set_property("show-pointer", p.show_pointer);
-        // Damage events only help for mostly static desktops; games repaint everything.
-        src.set_property("use-damage", false);
-        src
-    } else {
-        let src = ctx.element("pipewiresrc", "screen")?;
-        if let Some(node) = &p.pipewire_node {
-            src.set_property("path", node);
-        }
-        src.set_property("do-timestamp", true);
-        src
-    };
-    // PipeWire and damage-driven X capture deliver frames at a variable rate;
-    // videorate gives the encoder the constant rate its GOP length assumes.
+    // PipeWire, WGC and damage-driven X capture deliver frames at a variable
+    // rate; videorate gives the encoder the constant rate its GOP length assumes.
     let rate = ctx.element("videorate", "rate")?;
     let caps = ctx.capsfilter(
         "caps",
         gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(p.fps as i32, 1)).build(),
     )?;
     ctx.chain(&[&src, &rate, &caps])?;
-    Built::default().output("video", &caps)
+    built.output("video", &caps)
+}
+
+#[cfg(target_os = "linux")]
+fn pipewire_from_portal(
+    src: &gst::Element,
+    p: &ScreenProps,
+    ctx: &BuildCtx<'_>,
+    built: Built,
+) -> Result<Built, BuildError> {
+    use std::os::fd::AsRawFd;
+    /// How long the portal may wait for the user to pick a screen.
+    const PORTAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+    let token = ctx.options.data_dir.join("screencast-restore-token");
+    let grant = crate::portal::request(&token, p.show_pointer, PORTAL_TIMEOUT).map_err(|e| {
+        ctx.error(format!("{e} (on X11 use backend = \"x11\", or name a PipeWire node with `pipewire_node`)"))
+    })?;
+    tracing::info!(node = ctx.node, pipewire_node = grant.node_id, "ScreenCast portal granted a stream");
+    src.set_property("fd", grant.fd.as_raw_fd());
+    src.set_property("path", grant.node_id.to_string());
+    // The descriptor and the portal session must outlive pipewiresrc.
+    Ok(built.keep(grant))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pipewire_from_portal(_: &gst::Element, _: &ScreenProps, ctx: &BuildCtx<'_>, _: Built) -> Result<Built, BuildError> {
+    Err(ctx.error("the ScreenCast portal exists on Linux only; name a PipeWire node with `pipewire_node`"))
+}
+
+/// Windows Graphics Capture frames into `appsrc`. Elsewhere the capture crate
+/// answers that it is unsupported, which becomes the node's error.
+fn wgc_bridge(p: &ScreenProps, ctx: &BuildCtx<'_>, built: Built) -> Result<(gst::Element, Built), BuildError> {
+    use clipshot_capture_windows::{Capture, CaptureConfig, Target};
+    let target = match (&p.window_title, p.monitor) {
+        (Some(title), _) => Target::Window(title.clone()),
+        (None, Some(index)) => Target::Monitor(index as usize),
+        (None, None) => Target::PrimaryMonitor,
+    };
+    let capture =
+        Capture::start(CaptureConfig { target, show_cursor: p.show_pointer, max_fps: p.fps, queue_frames: 2 })
+            .map_err(|e| ctx.error(e))?;
+    let src = ctx.element("appsrc", "screen")?;
+    let appsrc = src.clone().downcast::<gstreamer_app::AppSrc>().map_err(|_| ctx.error("appsrc is not an AppSrc"))?;
+    crate::frame_bridge::configure(&appsrc);
+    let frames = capture.frames.clone();
+    let mut built = built;
+    built.bytes_copied = Some(Arc::clone(&capture.stats.bytes_copied));
+    let bridge = crate::frame_bridge::FrameBridge::spawn(appsrc, frames, p.fps, capture)
+        .map_err(|e| ctx.error(format!("cannot start the capture bridge: {e}")))?;
+    // videorate and the encoder need a raw format they can convert from BGRA.
+    let convert = ctx.element("videoconvert", "convert")?;
+    ctx.chain(&[&src, &convert])?;
+    Ok((convert, built.keep(bridge)))
 }
 
 /// A media file played at its own rate, as if it were live.

@@ -85,6 +85,12 @@ pub(crate) struct Built {
     pub ring: Option<Arc<RingNode>>,
     /// Elements that must get EOS before the pipeline stops (file sinks).
     pub needs_eos: bool,
+    /// What must outlive the node's elements (a capture feeding an `appsrc`,
+    /// a portal session): the runtime drops it after the pipeline stops.
+    pub resources: Vec<Box<dyn Send>>,
+    /// Bytes the node's source copies before GStreamer sees them (reported
+    /// in the node's `bytes_copied`).
+    pub bytes_copied: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Built {
@@ -96,6 +102,11 @@ impl Built {
     pub fn output(mut self, pad: &str, element: &gst::Element) -> Result<Self, BuildError> {
         self.outputs.insert(pad.to_owned(), static_pad(element, "src")?);
         Ok(self)
+    }
+
+    pub fn keep(mut self, resource: impl Send + 'static) -> Self {
+        self.resources.push(Box::new(resource));
+        self
     }
 }
 
