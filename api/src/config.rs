@@ -5,18 +5,22 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the database, the token, clips and recordings live.
+    #[schema(value_type = String)]
     pub data_dir: PathBuf,
     /// Address the API binds. Anything but loopback exposes the daemon.
+    #[schema(value_type = String)]
     pub host: IpAddr,
     pub port: u16,
     /// The pipeline started with the daemon: a preset name or a TOML file.
     pub pipeline: String,
     /// Where clips are saved; `<data_dir>/clips` when unset.
+    #[schema(value_type = Option<String>)]
     pub clips_dir: Option<PathBuf>,
     /// Global hotkey that saves a clip, e.g. `Alt+F10`; empty disables it.
     pub hotkey: String,
@@ -28,7 +32,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins when set.
     pub log: String,
+    /// Seconds every replay ring holds; each preset's own value when unset.
+    pub replay_seconds: Option<f64>,
 }
+
+/// The live configuration, shared by the API, the hotkey and the engine.
+pub type SharedConfig = std::sync::Arc<parking_lot::RwLock<Config>>;
 
 impl Default for Config {
     fn default() -> Self {
@@ -51,6 +60,7 @@ impl Default for Config {
             .map(String::from)
             .to_vec(),
             log: "info".into(),
+            replay_seconds: None,
         }
     }
 }
@@ -81,13 +91,24 @@ impl Config {
     /// Loads the layers. `file` is the config file (`clipshot.toml` in the
     /// current folder when not given; a missing default file is fine).
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_with(file, overrides, None)
+    }
+
+    /// As [`load`](Self::load), with the changes saved through the API
+    /// (`PATCH /api/v1/config`) above the file and environment, below flags.
+    pub fn load_with(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        saved: Option<&serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
         let file = file.map_or_else(|| PathBuf::from("clipshot.toml"), Path::to_owned);
-        Figment::from(Serialized::defaults(Config::default()))
+        let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("CLIPSHOT_").ignore(&["config"]))
-            .merge(Serialized::defaults(overrides))
-            .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+            .merge(Env::prefixed("CLIPSHOT_").ignore(&["config"]));
+        if let Some(saved) = saved {
+            figment = figment.merge(Serialized::defaults(saved));
+        }
+        figment.merge(Serialized::defaults(overrides)).extract().map_err(|e| ConfigError(Box::new(e)))
     }
 
     pub fn clips_dir(&self) -> PathBuf {
@@ -96,6 +117,101 @@ impl Config {
 
     pub fn token_path(&self) -> PathBuf {
         self.data_dir.join("api-token")
+    }
+}
+
+/// Keys only `clipshot.toml`, the environment or flags may change: moving
+/// the data or exposing the daemon is not something a web page may ask for.
+pub const NOT_PATCHABLE: &[&str] = &["data_dir", "host", "port"];
+/// Keys that take effect at the next start.
+pub const NEEDS_RESTART: &[&str] = &["pipeline", "log"];
+
+/// One thing wrong with a configuration change.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    /// JSON Pointer into the request body.
+    pub location: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Applies a JSON merge patch, returning the new configuration or every
+    /// problem with it. Nothing changes unless all of it is valid.
+    pub fn patched(&self, patch: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let problem = |key: &str, message: String| FieldProblem { location: format!("/{key}"), message };
+        let mut merged = serde_json::to_value(self).expect("config serializes");
+        let defaults = serde_json::to_value(Config::default()).expect("config serializes");
+        for (key, value) in patch {
+            if NOT_PATCHABLE.contains(&key.as_str()) {
+                problems.push(problem(key, format!("`{key}` can only be changed in clipshot.toml, the environment or flags")));
+                continue;
+            }
+            if defaults.get(key).is_none() {
+                problems.push(problem(key, format!("unknown setting `{key}`")));
+                continue;
+            }
+            // Each key alone, so one bad value does not hide the next.
+            let mut probe = defaults.clone();
+            probe[key] = if value.is_null() { defaults[key].clone() } else { value.clone() };
+            if let Err(e) = serde_json::from_value::<Config>(probe) {
+                problems.push(problem(key, e.to_string()));
+                continue;
+            }
+            merged[key] = if value.is_null() { defaults[key].clone() } else { value.clone() };
+        }
+        let config: Config = match serde_json::from_value(merged) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(problem("", e.to_string()));
+                return Err(problems);
+            }
+        };
+        for key in patch.keys() {
+            if let Err(message) = config.check(key) {
+                problems.push(problem(key, message));
+            }
+        }
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
+    }
+
+    /// Range and syntax checks that serde's types cannot express.
+    fn check(&self, key: &str) -> Result<(), String> {
+        match key {
+            "clip_seconds" if !(self.clip_seconds > 0.0 && self.clip_seconds <= 3600.0) => {
+                Err("must be more than 0 and at most 3600 seconds".into())
+            }
+            "replay_seconds" if self.replay_seconds.is_some_and(|s| !(1.0..=3600.0).contains(&s)) => {
+                Err("must be between 1 and 3600 seconds".into())
+            }
+            "hotkey" if !self.hotkey.trim().is_empty() => global_hotkey::hotkey::HotKey::from_str(&self.hotkey)
+                .map(|_| ())
+                .map_err(|e| format!("`{}` is not a hotkey: {e}", self.hotkey)),
+            "cors_origins" => {
+                for o in &self.cors_origins {
+                    let ok = o.split_once("://").is_some_and(|(scheme, rest)| {
+                        !scheme.is_empty() && !rest.is_empty() && !rest.contains('/') && o.trim() == o
+                    });
+                    if !ok {
+                        return Err(format!("`{o}` is not an origin (scheme://host[:port])"));
+                    }
+                }
+                Ok(())
+            }
+            "allowed_hosts" => match self.allowed_hosts.iter().find(|h| {
+                h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+            }) {
+                Some(h) => Err(format!("`{h}` is not a host name")),
+                None => Ok(()),
+            },
+            "pipeline" => crate::presets::load(&self.pipeline).map(|_| ()).map_err(|e| e.to_string()),
+            "log" => tracing_subscriber::EnvFilter::try_new(&self.log).map(|_| ()).map_err(|e| e.to_string()),
+            "clips_dir" => match &self.clips_dir {
+                Some(d) if !d.is_absolute() => Err("must be an absolute path".into()),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 }
 
@@ -133,5 +249,23 @@ mod tests {
             assert!(e.contains("port"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_patch_reports_every_problem_and_changes_nothing() {
+        let c = Config::default();
+        let patch = serde_json::json!({
+            "clip_seconds": -1, "hotkey": "Alt+Nope", "port": 1, "colour": "red", "cors_origins": ["not an origin"],
+            "replay_seconds": "long"
+        });
+        let problems = c.patched(patch.as_object().unwrap()).unwrap_err();
+        let at: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+        for key in ["/clip_seconds", "/hotkey", "/port", "/colour", "/cors_origins", "/replay_seconds"] {
+            assert!(at.contains(&key), "{key} missing from {problems:?}");
+        }
+        let ok = c.patched(serde_json::json!({"clip_seconds": 12.5, "hotkey": "Ctrl+F9"}).as_object().unwrap()).unwrap();
+        assert_eq!((ok.clip_seconds, ok.hotkey.as_str()), (12.5, "Ctrl+F9"));
+        let reset = ok.patched(serde_json::json!({"hotkey": null}).as_object().unwrap()).unwrap();
+        assert_eq!(reset.hotkey, Config::default().hotkey, "null restores the default");
     }
 }

@@ -3,44 +3,16 @@
 
 use crate::config::Config;
 use crate::presets;
-use clipshot_core::{Event, EventSink, GraphSpec, PipelineState, Registry, validate::validate};
+pub use crate::events::EventBus;
+use clipshot_core::{GraphSpec, PipelineState, Registry, validate::validate};
 use clipshot_gst::{Pipeline, PipelineOptions};
+use clipshot_replay::RingConfig;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::broadcast;
 
-/// Events to logs and to every subscriber (SSE streams, the hotkey's feedback).
-#[derive(Debug)]
-pub struct EventBus {
-    tx: broadcast::Sender<Event>,
-}
-
-impl EventBus {
-    pub fn new() -> Self {
-        Self { tx: broadcast::channel(1024).0 }
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.tx.subscribe()
-    }
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl EventSink for EventBus {
-    fn emit(&self, event: Event) {
-        tracing::debug!(event = event.name(), payload = ?event, "event");
-        let _ = self.tx.send(event);
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PipelineSummary {
     pub id: String,
     pub name: String,
@@ -60,6 +32,8 @@ pub enum EngineError {
     Build(#[from] clipshot_gst::BuildError),
     #[error(transparent)]
     Registry(#[from] clipshot_core::RegistryError),
+    #[error("a pipeline `{0}` exists already")]
+    Exists(String),
 }
 
 pub struct Engine {
@@ -67,7 +41,7 @@ pub struct Engine {
     pub events: Arc<EventBus>,
     pipelines: RwLock<BTreeMap<String, Arc<Pipeline>>>,
     default: RwLock<Option<String>>,
-    config: Config,
+    config: RwLock<Config>,
     /// Why the default pipeline is not the configured one, if it is not.
     pub fallback: RwLock<Option<String>>,
 }
@@ -101,15 +75,16 @@ impl Engine {
             events: Arc::new(EventBus::new()),
             pipelines: RwLock::new(BTreeMap::new()),
             default: RwLock::new(None),
-            config,
+            config: RwLock::new(config),
             fallback: RwLock::new(None),
         })
     }
 
     fn options(&self) -> PipelineOptions {
+        let config = self.config.read();
         PipelineOptions {
-            data_dir: self.config.data_dir.clone(),
-            clips_dir: self.config.clips_dir(),
+            data_dir: config.data_dir.clone(),
+            clips_dir: config.clips_dir(),
             events: self.events.clone(),
         }
     }
@@ -117,25 +92,67 @@ impl Engine {
     /// Validates `spec` and adds it as a stopped pipeline named after the graph.
     pub fn add(&self, spec: &GraphSpec) -> Result<Arc<Pipeline>, EngineError> {
         let graph = validate(spec, &self.registry)?;
+        let mut pipelines = self.pipelines.write();
+        if pipelines.contains_key(&spec.name) {
+            return Err(EngineError::Exists(spec.name.clone()));
+        }
         let pipeline = Arc::new(Pipeline::new(&spec.name, graph, Arc::clone(&self.registry), self.options()));
-        self.pipelines.write().insert(spec.name.clone(), Arc::clone(&pipeline));
+        pipelines.insert(spec.name.clone(), Arc::clone(&pipeline));
         Ok(pipeline)
+    }
+
+    /// Starts a pipeline, then gives its rings the configured length.
+    pub fn start(&self, pipeline: &Pipeline) -> Result<(), EngineError> {
+        pipeline.start()?;
+        self.apply_replay_seconds(pipeline);
+        Ok(())
+    }
+
+    /// Stops and forgets a pipeline. The default one cannot be removed.
+    pub fn remove(&self, id: &str) -> Result<Option<Arc<Pipeline>>, EngineError> {
+        let Some(p) = self.pipelines.write().remove(id) else { return Ok(None) };
+        p.stop();
+        Ok(Some(p))
+    }
+
+    pub fn is_default(&self, id: &str) -> bool {
+        self.default.read().as_deref() == Some(id)
+    }
+
+    /// Applies a changed configuration to what runs: where clips go and how
+    /// long the rings are.
+    pub fn reconfigure(&self, config: &Config) {
+        *self.config.write() = config.clone();
+        for p in self.pipelines.read().values() {
+            p.set_clips_dir(config.clips_dir());
+            self.apply_replay_seconds(p);
+        }
+    }
+
+    fn apply_replay_seconds(&self, pipeline: &Pipeline) {
+        let Some(seconds) = self.config.read().replay_seconds else { return };
+        for node in pipeline.graph().spec().nodes.iter().filter(|n| n.kind == "replay.ring") {
+            if let Some(ring) = pipeline.ring(Some(&node.id)) {
+                ring.set_config(RingConfig { max_seconds: seconds, ..ring.config() });
+            }
+        }
     }
 
     /// Starts the configured pipeline. Without a display, or when the
     /// configured one cannot start (no audio server, say), records the test
     /// pattern instead and says why.
     pub fn start_default(&self) -> Result<Arc<Pipeline>, EngineError> {
-        let spec = presets::load(&self.config.pipeline)?;
+        let configured = self.config.read().pipeline.clone();
+        let spec = presets::load(&configured)?;
         let reason = if uses_screen(&spec) { probe_display().err() } else { None };
         let reason = match reason {
             Some(r) => Some(r),
-            None => match self.add(&spec).and_then(|p| p.start().map(|()| p).map_err(EngineError::from)) {
+            None => match self.add(&spec).and_then(|p| self.start(&p).map(|()| p)) {
                 Ok(p) => {
                     *self.default.write() = Some(spec.name.clone());
                     return Ok(p);
                 }
-                Err(e) if self.config.pipeline != presets::HEADLESS_PRESET => {
+                Err(e) if configured != presets::HEADLESS_PRESET => {
                     if let Some(p) = self.pipelines.write().remove(&spec.name) {
                         p.stop();
                     }
@@ -149,7 +166,7 @@ impl Engine {
         *self.fallback.write() = Some(reason);
         let spec = presets::load(presets::HEADLESS_PRESET)?;
         let p = self.add(&spec)?;
-        p.start()?;
+        self.start(&p)?;
         *self.default.write() = Some(spec.name);
         Ok(p)
     }

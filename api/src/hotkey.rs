@@ -4,6 +4,7 @@
 //! even when there is no X server, so the display is probed first; a failed
 //! grab (GNOME binds Alt+F10 itself) is reported, not hidden.
 
+use crate::config::SharedConfig;
 use crate::engine::{Engine, probe_display};
 use clipshot_core::Trigger;
 use clipshot_gst::SaveRequest;
@@ -16,7 +17,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Whether the hotkey works, for `/health` and the log.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HotkeyStatus {
     pub active: bool,
     pub binding: String,
@@ -24,28 +25,63 @@ pub struct HotkeyStatus {
     pub reason: Option<String>,
 }
 
-/// Starts listening for `binding` in a thread of its own; saving a clip of
-/// `seconds` from the default pipeline on each press.
-pub fn start(engine: Arc<Engine>, binding: &str, seconds: f64) -> HotkeyStatus {
-    let inactive = |reason: String| {
-        tracing::warn!(
-            hotkey = binding,
-            "hotkey disabled: {reason}; bind `clipshot clip` to a desktop shortcut instead"
-        );
-        HotkeyStatus { active: false, binding: binding.to_owned(), reason: Some(reason) }
-    };
+/// A running hotkey listener; [`Hotkey::rebind`] changes the key live.
+#[derive(Debug)]
+pub struct Hotkey {
+    status: HotkeyStatus,
+    rebind: Option<mpsc::Sender<(HotKey, mpsc::Sender<Result<(), String>>)>>,
+    engine: Arc<Engine>,
+    config: SharedConfig,
+}
+
+impl Hotkey {
+    pub fn status(&self) -> HotkeyStatus {
+        self.status.clone()
+    }
+
+    /// Binds another key (the empty string disables the hotkey).
+    pub fn rebind(&mut self, binding: &str) -> HotkeyStatus {
+        if let (Some(tx), Ok(hotkey)) = (&self.rebind, HotKey::from_str(binding)) {
+            let (done_tx, done_rx) = mpsc::channel();
+            if tx.send((hotkey, done_tx)).is_ok()
+                && let Ok(result) = done_rx.recv_timeout(Duration::from_secs(5))
+            {
+                self.status = match result {
+                    Ok(()) => HotkeyStatus { active: true, binding: binding.to_owned(), reason: None },
+                    Err(reason) => inactive(binding, reason),
+                };
+                return self.status();
+            }
+        }
+        self.rebind = None;
+        *self = start(Arc::clone(&self.engine), Arc::clone(&self.config), binding);
+        self.status()
+    }
+}
+
+fn inactive(binding: &str, reason: String) -> HotkeyStatus {
+    tracing::warn!(hotkey = binding, "hotkey disabled: {reason}; bind `clipshot clip` to a desktop shortcut instead");
+    HotkeyStatus { active: false, binding: binding.to_owned(), reason: Some(reason) }
+}
+
+/// Starts listening for `binding` in a thread of its own; each press saves
+/// the configured `clip_seconds` from the default pipeline.
+pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey {
+    let off = |status: HotkeyStatus| Hotkey { status, rebind: None, engine: Arc::clone(&engine), config: Arc::clone(&config) };
     if binding.trim().is_empty() {
-        return HotkeyStatus { active: false, binding: String::new(), reason: Some("no hotkey configured".into()) };
+        return off(HotkeyStatus { active: false, binding: String::new(), reason: Some("no hotkey configured".into()) });
     }
     let hotkey = match HotKey::from_str(binding) {
         Ok(h) => h,
-        Err(e) => return inactive(format!("`{binding}` is not a hotkey: {e}")),
+        Err(e) => return off(inactive(binding, format!("`{binding}` is not a hotkey: {e}"))),
     };
     if let Err(reason) = probe_display() {
-        return inactive(reason);
+        return off(inactive(binding, reason));
     }
     // The manager must live, and be used, on one thread.
     let (tx, rx) = mpsc::channel();
+    let (rebind_tx, rebind_rx) = mpsc::channel::<(HotKey, mpsc::Sender<Result<(), String>>)>();
+    let (thread_engine, thread_config) = (Arc::clone(&engine), Arc::clone(&config));
     let spawned = std::thread::Builder::new().name("hotkey".into()).spawn(move || {
         let manager = match GlobalHotKeyManager::new() {
             Ok(m) => m,
@@ -55,10 +91,28 @@ pub fn start(engine: Arc<Engine>, binding: &str, seconds: f64) -> HotkeyStatus {
             return drop(tx.send(Err(format!("could not grab the key: {e}"))));
         }
         let _ = tx.send(Ok(()));
+        let mut current = hotkey;
         let events = GlobalHotKeyEvent::receiver();
-        while let Ok(event) = events.recv() {
-            if event.id == hotkey.id() && event.state == HotKeyState::Pressed {
-                let engine = Arc::clone(&engine);
+        loop {
+            match rebind_rx.try_recv() {
+                Ok((next, done)) => {
+                    let _ = manager.unregister(current);
+                    let result = manager.register(next).map_err(|e| format!("could not grab the key: {e}"));
+                    if result.is_ok() {
+                        current = next;
+                    }
+                    let _ = done.send(result);
+                }
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    let _ = manager.unregister(current);
+                    return;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            let Ok(event) = events.recv_timeout(Duration::from_millis(100)) else { continue };
+            if event.id == current.id() && event.state == HotKeyState::Pressed {
+                let engine = Arc::clone(&thread_engine);
+                let seconds = thread_config.read().clip_seconds;
                 // Each save in its own thread: a post-roll never delays the next press.
                 std::thread::spawn(move || match engine.default_pipeline() {
                     Some(p) => {
@@ -70,14 +124,16 @@ pub fn start(engine: Arc<Engine>, binding: &str, seconds: f64) -> HotkeyStatus {
         }
     });
     if let Err(e) = spawned {
-        return inactive(e.to_string());
+        return off(inactive(binding, e.to_string()));
     }
-    match rx.recv_timeout(Duration::from_secs(5)) {
+    let status = match rx.recv_timeout(Duration::from_secs(5)) {
         Ok(Ok(())) => {
-            tracing::info!(hotkey = binding, "hotkey active: press it to save the last {seconds} s");
+            tracing::info!(hotkey = binding, "hotkey active: press it to save a clip");
             HotkeyStatus { active: true, binding: binding.to_owned(), reason: None }
         }
-        Ok(Err(reason)) => inactive(reason),
-        Err(_) => inactive("the hotkey thread did not answer".into()),
-    }
+        Ok(Err(reason)) => inactive(binding, reason),
+        Err(_) => inactive(binding, "the hotkey thread did not answer".into()),
+    };
+    let rebind = status.active.then_some(rebind_tx);
+    Hotkey { status, rebind, engine, config }
 }

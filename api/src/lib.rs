@@ -7,9 +7,13 @@
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod hotkey;
+pub mod metrics;
+pub mod openapi;
 pub mod presets;
 pub mod problem;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod store;

@@ -101,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => {
             init_logging(&config.log);
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(clipshot::server::serve(config))?;
+            runtime.block_on(clipshot::server::serve(config, cli.config.as_deref(), &overrides))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Clip { seconds, pipeline, json } => {

@@ -11,6 +11,7 @@ use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
+use parking_lot::RwLock;
 use subtle::ConstantTimeEq;
 
 /// Reads the token at `path`, creating it (256 random bits, mode 0600) on first start.
@@ -47,24 +48,36 @@ pub fn read_token(path: &Path) -> std::io::Result<String> {
     Ok(token)
 }
 
-/// What the security layers compare against.
+/// What the security layers compare against. Hosts and origins change live
+/// with the configuration.
 #[derive(Debug)]
 pub struct Guard {
     pub token: String,
+    port: u16,
     /// `host:port` values accepted in the `Host` header.
-    pub allowed_hosts: Vec<String>,
-    pub allowed_origins: Vec<String>,
+    allowed_hosts: RwLock<Vec<String>>,
+    allowed_origins: RwLock<Vec<String>>,
 }
 
 impl Guard {
     pub fn new(token: String, port: u16, extra_hosts: &[String], allowed_origins: Vec<String>) -> Self {
-        let allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+        let guard = Self { token, port, allowed_hosts: RwLock::default(), allowed_origins: RwLock::default() };
+        guard.set_allowed(extra_hosts, allowed_origins);
+        guard
+    }
+
+    pub fn set_allowed(&self, extra_hosts: &[String], allowed_origins: Vec<String>) {
+        *self.allowed_hosts.write() = ["localhost", "127.0.0.1", "[::1]"]
             .iter()
             .map(|h| (*h).to_owned())
             .chain(extra_hosts.iter().cloned())
-            .map(|h| format!("{}:{port}", h.to_ascii_lowercase()))
+            .map(|h| format!("{}:{}", h.to_ascii_lowercase(), self.port))
             .collect();
-        Self { token, allowed_hosts, allowed_origins }
+        *self.allowed_origins.write() = allowed_origins;
+    }
+
+    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
+        self.allowed_origins.read().iter().any(|a| a.as_bytes() == origin)
     }
 
     fn token_matches(&self, given: &str) -> bool {
@@ -80,18 +93,31 @@ fn forbidden(detail: &str) -> Response {
 /// state-changing request must not come from a foreign origin.
 pub async fn check_host_and_origin(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
-    if !host.as_ref().is_some_and(|h| guard.allowed_hosts.contains(h)) {
+    if !host.as_ref().is_some_and(|h| guard.allowed_hosts.read().contains(h)) {
         return forbidden("the Host header does not name this daemon");
     }
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // `null` (sandboxed frames, file pages) counts as foreign.
     if changes_state
         && let Some(origin) = req.headers().get(header::ORIGIN)
-        && !origin.to_str().is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o))
+        && !guard.origin_allowed(origin.as_bytes())
     {
         return forbidden("requests from this origin may not change anything");
     }
     next.run(req).await
+}
+
+/// GET routes a browser opens without headers (`EventSource`, `<video>`,
+/// `<img>`): these also take the token as `?access_token=`.
+fn takes_query_token(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == Method::GET
+        && (path.ends_with("/system/events")
+            || (path.contains("/clips/") && (path.ends_with("/file") || path.ends_with("/thumbnail"))))
+}
+
+fn query_token(req: &Request) -> Option<&str> {
+    req.uri().query()?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
 }
 
 /// `/api/v1`: `Authorization: Bearer <token>` or `X-API-Key: <token>`.
@@ -100,7 +126,8 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    match bearer.or(key) {
+    let query = if takes_query_token(&req) { query_token(&req) } else { None };
+    match bearer.or(key).or(query) {
         Some(given) if guard.token_matches(given.trim()) => next.run(req).await,
         Some(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API token is wrong").into_response(),
         None => {

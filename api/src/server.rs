@@ -1,36 +1,103 @@
 //! Assembles the HTTP service and runs the daemon.
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::openapi::{ApiDoc, Security};
 use crate::problem::Problem;
 use crate::routes::{self, AppState};
 use crate::security::{self, Guard};
+use crate::store::Store;
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::get;
+use clipshot_core::{Event, GraphSpec};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// The whole HTTP surface. `port` is the port actually bound (for the Host check).
+/// The `/api/v1` routes and the OpenAPI document describing them.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::{capture, clips, config, metadata, nodes, pipelines, system};
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::events))
+        .routes(routes!(pipelines::list, pipelines::create))
+        .routes(routes!(pipelines::presets))
+        .routes(routes!(pipelines::get, pipelines::delete))
+        .routes(routes!(pipelines::start))
+        .routes(routes!(pipelines::stop))
+        .routes(routes!(pipelines::stats))
+        .routes(routes!(pipelines::save))
+        .routes(routes!(pipelines::replay))
+        .routes(routes!(pipelines::add_marker))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::get))
+        .routes(routes!(capture::sources))
+        .routes(routes!(capture::encoders))
+        .routes(routes!(clips::list))
+        .routes(routes!(clips::get, clips::patch, clips::delete))
+        .routes(routes!(clips::file))
+        .routes(routes!(clips::thumbnail))
+        .routes(routes!(metadata::get))
+        .routes(routes!(metadata::generate))
+        .routes(routes!(config::get, config::patch))
+        .split_for_parts();
+    // Public routes, documented alongside.
+    let (_, public) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(routes::health::health))
+        .routes(routes!(system::prometheus))
+        .split_for_parts();
+    doc.merge(public);
+    Security.modify(&mut doc);
+    (router, doc)
+}
+
+/// The OpenAPI document (for `clipshot openapi` and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// The whole HTTP surface.
 pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
-    let api = Router::new()
-        .route("/pipelines", get(routes::pipelines::list))
-        .route("/pipelines/{id}/stats", get(routes::pipelines::stats))
-        .route("/pipelines/{id}/replay/save", post(routes::pipelines::save))
-        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&guard), security::require_token));
-    let origins: Vec<HeaderValue> = guard.allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let (api, doc) = api_routes();
+    let api = api.route_layer(axum::middleware::from_fn_with_state(Arc::clone(&guard), security::require_token));
+    let cors_guard = Arc::clone(&guard);
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| cors_guard.origin_allowed(origin.as_bytes())))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, "x-api-key".parse().expect("valid header")]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::RANGE,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::CONTENT_RANGE, header::ACCEPT_RANGES, header::CONTENT_LENGTH]);
+    // Logs name the route, never the query string: it may carry the token.
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+    });
     Router::new()
         .route("/health", get(routes::health::health))
-        .nest("/api/v1", api)
+        .route("/metrics", get(routes::system::prometheus))
+        .route("/redoc", get(routes::docs::redoc))
+        .route("/redoc/redoc.standalone.js", get(routes::docs::redoc_js))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(api)
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
@@ -39,16 +106,73 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(guard, security::check_host_and_origin))
         .layer(cors)
+        .layer(trace)
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
 }
 
-/// Runs the daemon until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Records every saved clip, whatever triggered it (hotkey, API, highlight):
+/// the row is written only now, after the file was renamed into place.
+fn spawn_clip_recorder(engine: &Engine, store: Store) {
+    let mut events = engine.events.subscribe(None).live;
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(stamped) => {
+                    if let Event::ClipSaved(saved) = &stamped.event {
+                        let trigger = serde_json::to_value(saved.trigger).unwrap_or_default();
+                        crate::metrics::clip_saved(trigger.as_str().unwrap_or("unknown"), saved.save_ms);
+                        if let Err(e) = store.record_clip(saved, None).await {
+                            tracing::error!(path = %saved.path, error = %e, "cannot record the clip");
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "clip recorder fell behind the event bus");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// Adds the pipelines saved through the API; starts those marked autostart.
+fn restore_pipelines(engine: &Engine, saved: &[crate::store::SavedPipeline]) {
+    for p in saved {
+        let spec = match serde_json::from_value::<GraphSpec>(p.graph.clone()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::error!(pipeline = %p.id, error = %e, "saved pipeline is unreadable; skipped");
+                continue;
+            }
+        };
+        match engine.add(&spec) {
+            Ok(pipeline) if p.autostart => {
+                if let Err(e) = engine.start(&pipeline) {
+                    tracing::error!(pipeline = %p.id, error = %e, "saved pipeline did not start");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(pipeline = %p.id, error = %e, "saved pipeline not restored"),
+        }
+    }
+}
+
+/// Runs the daemon until Ctrl-C or SIGTERM. `file` and `overrides` are
+/// reread after the database opens, to layer the settings saved over the API.
+pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
     let token = security::load_or_create_token(&config.token_path())
         .with_context(|| format!("cannot create the API token {}", config.token_path().display()))?;
+    let db_path = config.data_dir.join("clipshot.db");
+    let store = Store::open(&db_path).await.with_context(|| format!("cannot open the database {}", db_path.display()))?;
+    let saved = store.setting(routes::config::SETTINGS_KEY).await?;
+    let config = match &saved {
+        Some(saved) => Config::load_with(file, overrides, Some(saved))
+            .context("the settings saved over the API no longer apply; fix or delete them")?,
+        None => config,
+    };
     if !config.host.is_loopback() {
         tracing::warn!(host = %config.host, "the API listens beyond this machine; anyone who has the token controls it");
     }
@@ -57,19 +181,32 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
 
+    let metrics = Arc::new(Metrics::install().map_err(anyhow::Error::msg)?);
     let engine = Arc::new(Engine::new(config.clone())?);
+    spawn_clip_recorder(&engine, store.clone());
+    let saved_pipelines = store.pipelines().await?;
     let started = {
         let engine = Arc::clone(&engine);
-        tokio::task::spawn_blocking(move || engine.start_default()).await?
+        tokio::task::spawn_blocking(move || {
+            let default = engine.start_default();
+            restore_pipelines(&engine, &saved_pipelines);
+            default
+        })
+        .await?
     };
     let pipeline = started.context("the default pipeline did not start")?;
-    let hotkey = crate::hotkey::start(Arc::clone(&engine), &config.hotkey, config.clip_seconds);
+    let shared = Arc::new(parking_lot::RwLock::new(config.clone()));
+    let hotkey = crate::hotkey::start(Arc::clone(&engine), Arc::clone(&shared), &config.hotkey);
 
     let guard = Arc::new(Guard::new(token, addr.port(), &config.allowed_hosts, config.cors_origins.clone()));
     let state = AppState {
         engine: Arc::clone(&engine),
-        config: Arc::new(config.clone()),
-        hotkey: Arc::new(parking_lot::RwLock::new(hotkey)),
+        config: shared,
+        hotkey: Arc::new(parking_lot::Mutex::new(hotkey)),
+        store: store.clone(),
+        guard: Arc::clone(&guard),
+        metrics,
+        started: Instant::now(),
     };
     let app = router(state, guard);
 
@@ -79,6 +216,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("ClipShot {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  pipeline:  {} ({})", pipeline.id(), engine.fallback.read().as_deref().unwrap_or("as configured"));
     println!("  health:    {url}/health");
+    println!("  API docs:  {url}/docs (authorize with the token)");
     println!("  data dir:  {}", config.data_dir.display());
     println!("  token:     {}", config.token_path().display());
     println!("  save clip: clipshot clip --seconds 30");
@@ -86,6 +224,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down");
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    store.close().await;
     Ok(())
 }
 

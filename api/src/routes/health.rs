@@ -7,7 +7,7 @@ use axum::extract::State;
 use clipshot_core::PipelineState;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`, or `degraded` when a pipeline is in error.
     pub status: &'static str,
@@ -18,12 +18,14 @@ pub struct Health {
     pub fallback: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PipelineHealth {
     pub id: String,
     pub state: PipelineState,
 }
 
+/// Liveness for scripts and frontends; needs no token.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let pipelines: Vec<PipelineHealth> =
         state.engine.list().into_iter().map(|p| PipelineHealth { id: p.id, state: p.state }).collect();
@@ -32,7 +34,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
         pipelines,
-        hotkey: state.hotkey.read().clone(),
+        hotkey: state.hotkey.lock().status(),
         fallback: state.engine.fallback.read().clone(),
     })
 }

@@ -1,17 +1,47 @@
-//! One module per resource.
+//! One module per resource. Each handler carries its `#[utoipa::path]`, so the
+//! OpenAPI document is generated from the same types the handlers use.
 
+pub mod capture;
+pub mod clips;
+pub mod config;
+pub mod docs;
 pub mod health;
+pub mod metadata;
+pub mod nodes;
 pub mod pipelines;
+pub mod system;
 
-use crate::config::Config;
+use crate::config::SharedConfig;
 use crate::engine::Engine;
-use crate::hotkey::HotkeyStatus;
+use crate::hotkey::Hotkey;
+use crate::metrics::Metrics;
+use crate::problem::Problem;
+use crate::security::Guard;
+use crate::store::Store;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
-    pub config: Arc<Config>,
-    pub hotkey: Arc<parking_lot::RwLock<HotkeyStatus>>,
+    pub config: SharedConfig,
+    pub hotkey: Arc<parking_lot::Mutex<Hotkey>>,
+    pub store: Store,
+    pub guard: Arc<Guard>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+}
+
+/// Runs blocking engine work (GStreamer state changes, saves, file probes)
+/// off the async workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Problem::internal(e.to_string()))
+}
+
+impl From<crate::store::StoreError> for Problem {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "database");
+        Problem::internal(e.to_string())
+    }
 }

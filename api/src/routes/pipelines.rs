@@ -1,68 +1,305 @@
-//! `/api/v1/pipelines`: list, stats and replay saves.
+//! `/api/v1/pipelines`: the graphs the engine runs, their lifecycle, replay
+//! saves, the ring's timeline and markers.
 
-use super::AppState;
-use crate::engine::PipelineSummary;
+use super::{AppState, blocking};
+use crate::engine::{EngineError, PipelineSummary};
+use crate::presets::PRESETS;
 use crate::problem::{ApiJson, Problem};
+use crate::store::{Clip, SavedPipeline, StoredMarker};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use clipshot_core::Trigger;
-use clipshot_gst::{PipelineStats, SaveError, SaveRequest, SaveSpan};
+use clipshot_core::{GraphSpec, Trigger};
+use clipshot_gst::{Pipeline, PipelineStats, SaveError, SaveRequest, SaveSpan};
+use clipshot_replay::RingStats;
 use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
+type ProblemJson = Problem;
+
+/// All pipelines.
+#[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines",
+    responses((status = 200, body = Vec<PipelineSummary>), (status = 401, body = ProblemJson, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<PipelineSummary>> {
     Json(state.engine.list())
 }
 
-fn find(state: &AppState, id: &str) -> Result<Arc<clipshot_gst::Pipeline>, Problem> {
+fn find(state: &AppState, id: &str) -> Result<Arc<Pipeline>, Problem> {
     state.engine.pipeline(id).ok_or_else(|| Problem::not_found(format!("no pipeline `{id}`")))
 }
 
-pub async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineStats>, Problem> {
-    let p = find(&state, &id)?;
-    Ok(Json(tokio::task::spawn_blocking(move || p.stats()).await.map_err(|e| Problem::internal(e.to_string()))?))
+/// A pipeline with its graph.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineDetail {
+    #[serde(flatten)]
+    pub summary: PipelineSummary,
+    /// Started with the daemon.
+    pub autostart: bool,
+    /// The graph document (nodes, props, links).
+    #[schema(value_type = Object)]
+    pub graph: serde_json::Value,
 }
 
-#[derive(Debug, Deserialize)]
+async fn detail(state: &AppState, id: &str) -> Result<PipelineDetail, Problem> {
+    let p = find(state, id)?;
+    let summary = state
+        .engine
+        .list()
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| Problem::not_found(format!("no pipeline `{id}`")))?;
+    let saved = state.store.pipelines().await?;
+    let autostart = saved.iter().find(|s| s.id == id).is_some_and(|s| s.autostart) || summary.default;
+    let graph = serde_json::to_value(p.graph().spec()).map_err(|e| Problem::internal(e.to_string()))?;
+    Ok(PipelineDetail { summary, autostart, graph })
+}
+
+/// One pipeline, with its graph.
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = PipelineDetail), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineDetail>, Problem> {
+    Ok(Json(detail(&state, &id).await?))
+}
+
+/// A new pipeline: a graph, or a preset by name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePipeline {
+    /// The pipeline's id (letters, digits, `-`, `_`); the graph's `name` or
+    /// the preset's name when omitted.
+    pub id: Option<String>,
+    /// A graph document: `name`, `nodes` (`id`, `kind`, `props`) and `links` (`from`, `to`).
+    #[schema(value_type = Option<Object>)]
+    pub graph: Option<serde_json::Value>,
+    /// A preset name (see `GET /api/v1/pipelines/presets`).
+    pub preset: Option<String>,
+    /// Start it with the daemon.
+    #[serde(default)]
+    pub autostart: bool,
+    /// Start it now (default true).
+    #[serde(default = "yes")]
+    pub start: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Validation problems of a graph, located in the request body.
+pub fn graph_problems(errors: &clipshot_core::ValidationErrors, prefix: &str) -> Problem {
+    let problems = errors
+        .problems
+        .iter()
+        .map(|p| {
+            serde_json::json!({ "location": format!("{prefix}{}", p.location), "code": p.code, "message": p.message })
+        })
+        .collect();
+    Problem::unprocessable(format!("the graph has {} problem(s)", errors.problems.len()), problems)
+}
+
+fn engine_problem(e: EngineError) -> Problem {
+    match e {
+        EngineError::Invalid(errors) => graph_problems(&errors, "/graph"),
+        EngineError::Exists(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        EngineError::Build(_) => Problem::new(StatusCode::CONFLICT, "cannot-start", e.to_string()),
+        other => Problem::internal(other.to_string()),
+    }
+}
+
+/// Creates a pipeline from a graph or a preset, saves it, and starts it
+/// unless `start` is false. An invalid graph answers 422 with every problem.
+#[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", request_body = CreatePipeline,
+    responses((status = 201, body = PipelineDetail),
+        (status = 400, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken, or the pipeline cannot start", body = ProblemJson, content_type = "application/problem+json"),
+        (status = 422, description = "Every problem with the graph", body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreatePipeline>,
+) -> Result<(StatusCode, Json<PipelineDetail>), Problem> {
+    let mut spec = match (&body.graph, &body.preset) {
+        (Some(graph), None) => serde_json::from_value::<GraphSpec>(graph.clone()).map_err(|e| {
+            Problem::unprocessable(
+                "the graph is not a graph document",
+                vec![serde_json::json!({ "location": "/graph", "code": "parse", "message": e.to_string() })],
+            )
+        })?,
+        (None, Some(preset)) => {
+            let text = PRESETS.iter().find(|(n, _)| n == preset).map(|(_, t)| *t).ok_or_else(|| {
+                Problem::unprocessable(
+                    format!("no preset named `{preset}`"),
+                    vec![serde_json::json!({ "location": "/preset", "code": "unknown_preset",
+                        "message": format!("presets: {}", PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")) })],
+                )
+            })?;
+            GraphSpec::from_toml(text).map_err(|e| Problem::internal(e.to_string()))?
+        }
+        _ => return Err(Problem::bad_request("give exactly one of `graph` and `preset`")),
+    };
+    if let Some(id) = &body.id {
+        spec.name.clone_from(id);
+    }
+    if !valid_id(&spec.name) {
+        return Err(Problem::unprocessable(
+            "invalid pipeline id",
+            vec![serde_json::json!({ "location": if body.id.is_some() { "/id" } else { "/graph/name" },
+                "code": "invalid_id", "message": "1 to 64 letters, digits, `-` or `_`" })],
+        ));
+    }
+    let id = spec.name.clone();
+    let engine = Arc::clone(&state.engine);
+    let start = body.start;
+    let spec_for_engine = spec.clone();
+    blocking(move || {
+        let p = engine.add(&spec_for_engine)?;
+        if start && let Err(e) = engine.start(&p) {
+            let _ = engine.remove(p.id());
+            return Err(e);
+        }
+        Ok(())
+    })
+    .await?
+    .map_err(engine_problem)?;
+    let graph = serde_json::to_value(&spec).map_err(|e| Problem::internal(e.to_string()))?;
+    state.store.save_pipeline(&SavedPipeline { id: id.clone(), graph, autostart: body.autostart }).await?;
+    Ok((StatusCode::CREATED, Json(detail(&state, &id).await?)))
+}
+
+/// Stops and deletes a pipeline. The daemon's default pipeline cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    find(&state, &id)?;
+    if state.engine.is_default(&id) {
+        return Err(Problem::new(StatusCode::CONFLICT, "conflict", "the default pipeline cannot be deleted"));
+    }
+    let engine = Arc::clone(&state.engine);
+    let key = id.clone();
+    blocking(move || engine.remove(&key)).await?.map_err(engine_problem)?;
+    state.store.delete_pipeline(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts a stopped pipeline.
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/start", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = PipelineSummary), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, description = "It failed to start", body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineSummary>, Problem> {
+    let p = find(&state, &id)?;
+    let engine = Arc::clone(&state.engine);
+    blocking(move || engine.start(&p)).await?.map_err(engine_problem)?;
+    summary(&state, &id)
+}
+
+/// Stops a pipeline (its replay ring keeps what it holds).
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/stop", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = PipelineSummary), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineSummary>, Problem> {
+    let p = find(&state, &id)?;
+    blocking(move || p.stop()).await?;
+    summary(&state, &id)
+}
+
+fn summary(state: &AppState, id: &str) -> Result<Json<PipelineSummary>, Problem> {
+    state
+        .engine
+        .list()
+        .into_iter()
+        .find(|s| s.id == id)
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no pipeline `{id}`")))
+}
+
+/// Frames, drops, fps, encoders and ring fill per node.
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/stats", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = PipelineStats), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineStats>, Problem> {
+    let p = find(&state, &id)?;
+    Ok(Json(blocking(move || p.stats()).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preset {
+    pub name: String,
+    pub description: String,
+    /// The graph document.
+    #[schema(value_type = Object)]
+    pub graph: serde_json::Value,
+}
+
+/// The presets shipped with ClipShot.
+#[utoipa::path(get, path = "/api/v1/pipelines/presets", tag = "pipelines", responses((status = 200, body = Vec<Preset>)))]
+pub async fn presets() -> Result<Json<Vec<Preset>>, Problem> {
+    PRESETS
+        .iter()
+        .map(|(name, text)| {
+            let spec = GraphSpec::from_toml(text).map_err(|e| Problem::internal(e.to_string()))?;
+            Ok(Preset {
+                name: (*name).to_owned(),
+                description: spec.description.clone(),
+                graph: serde_json::to_value(&spec).map_err(|e| Problem::internal(e.to_string()))?,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveBody {
-    /// Seconds before now; the configured `clip_seconds` when omitted.
+    /// Seconds before now (or before the marker); the configured `clip_seconds` when omitted.
     pub seconds: Option<f64>,
-    /// Seconds after now to wait for and include.
+    /// Seconds after now (or after the marker) to wait for and include.
     #[serde(default)]
     pub post_seconds: f64,
     pub title: Option<String>,
+    /// Save around this marker (`ring_id` from `POST …/markers`) instead of now.
+    pub marker: Option<u64>,
 }
 
-/// A saved clip, as the API returns it.
-#[derive(Debug, Serialize)]
-pub struct ClipResponse {
-    pub id: String,
-    pub title: Option<String>,
-    #[serde(flatten)]
-    pub saved: clipshot_core::event::ClipSaved,
-}
-
+/// Saves a clip from the replay ring: the last `seconds`, plus
+/// `post_seconds` after now (the request waits for them).
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/replay/save", tag = "pipelines", params(("id" = String, Path)),
+    request_body = SaveBody,
+    responses((status = 201, description = "The clip, on disk and recorded", body = Clip),
+        (status = 404, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, description = "The ring is empty or not ready", body = ProblemJson, content_type = "application/problem+json"),
+        (status = 422, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 507, description = "The disk is full", body = ProblemJson, content_type = "application/problem+json")))]
 pub async fn save(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SaveBody>,
-) -> Result<(StatusCode, Json<ClipResponse>), Problem> {
+) -> Result<(StatusCode, Json<Clip>), Problem> {
     let p = find(&state, &id)?;
-    let seconds = body.seconds.unwrap_or(state.config.clip_seconds);
-    let request = SaveRequest {
-        ring: None,
-        span: SaveSpan::Last { seconds, post_seconds: body.post_seconds },
-        trigger: Trigger::Api,
+    let seconds = body.seconds.unwrap_or(state.config.read().clip_seconds);
+    let bad = |field: &str, msg: &str| {
+        Problem::unprocessable(
+            format!("`{field}` {msg}"),
+            vec![serde_json::json!({ "location": format!("/{field}"), "code": "out_of_range", "message": msg })],
+        )
     };
-    let clip = tokio::task::spawn_blocking(move || p.save(&request))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(save_problem)?;
-    let id = clip.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok((StatusCode::CREATED, Json(ClipResponse { id, title: body.title, saved: clip.event() })))
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(bad("seconds", "must be more than 0 and at most 3600"));
+    }
+    if !(0.0..=600.0).contains(&body.post_seconds) {
+        return Err(bad("post_seconds", "must be between 0 and 600"));
+    }
+    let span = match body.marker {
+        Some(marker) => SaveSpan::Marker { id: marker, pre_seconds: seconds, post_seconds: body.post_seconds },
+        None => SaveSpan::Last { seconds, post_seconds: body.post_seconds },
+    };
+    let request = SaveRequest { ring: None, span, trigger: Trigger::Api };
+    let clip = blocking(move || p.save(&request)).await?.map_err(save_problem)?;
+    let clip = state.store.record_clip(&clip.event(), body.title.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(clip)))
 }
 
 fn save_problem(e: SaveError) -> Problem {
@@ -78,4 +315,91 @@ fn save_problem(e: SaveError) -> Problem {
         }
         SaveError::Write(_) | SaveError::Folder(_) => Problem::internal(detail),
     }
+}
+
+/// The ring's contents and timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayStatus {
+    pub pipeline: String,
+    pub stats: RingStats,
+    pub max_seconds: f64,
+    pub max_bytes: u64,
+    /// "Now" on the ring's timeline, nanoseconds.
+    pub now_ns: Option<i64>,
+    /// Where a clip can start: keyframe times, oldest first.
+    pub keyframes_ns: Vec<i64>,
+    pub markers: Vec<RingMarker>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RingMarker {
+    /// The id a save's `marker` takes.
+    pub ring_id: u64,
+    pub at_ns: i64,
+    pub label: Option<String>,
+}
+
+/// Ring status and timeline: keyframe boundaries and markers.
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/replay", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = ReplayStatus), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, description = "The pipeline has no replay ring", body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn replay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ReplayStatus>, Problem> {
+    let p = find(&state, &id)?;
+    let ring = p
+        .ring(None)
+        .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "no-ring", format!("pipeline `{id}` has no single replay ring")))?;
+    let config = ring.config();
+    Ok(Json(ReplayStatus {
+        pipeline: id,
+        stats: ring.stats(),
+        max_seconds: config.max_seconds,
+        max_bytes: config.max_bytes,
+        now_ns: p.now_ns(None),
+        keyframes_ns: ring.keyframes(),
+        markers: ring
+            .markers()
+            .into_iter()
+            .map(|m| RingMarker { ring_id: m.id, at_ns: m.at_ns, label: m.label })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkerBody {
+    /// A time on the ring's timeline (ns); now when omitted.
+    pub at_ns: Option<i64>,
+    /// Seconds relative to now (negative: in the past); ignored with `at_ns`.
+    pub offset_s: Option<f64>,
+    pub label: Option<String>,
+}
+
+/// Puts a marker at now (or a given time) that a later save can target.
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/markers", tag = "pipelines", params(("id" = String, Path)),
+    request_body = MarkerBody,
+    responses((status = 201, body = StoredMarker), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
+        (status = 409, body = ProblemJson, content_type = "application/problem+json")))]
+pub async fn add_marker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<StoredMarker>), Problem> {
+    // The body is optional: an empty one puts the marker at now.
+    let body: MarkerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        MarkerBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => Problem::unprocessable(e.to_string(), Vec::new()),
+            _ => Problem::bad_request(e.to_string()),
+        })?
+    };
+    let p = find(&state, &id)?;
+    let at = match (body.at_ns, body.offset_s) {
+        (Some(at), _) => Some(at),
+        (None, Some(offset)) => p.now_ns(None).map(|now| now + (offset * 1e9) as i64),
+        (None, None) => None,
+    };
+    let label = body.label;
+    let marker = blocking(move || p.add_marker(None, at, label)).await?.map_err(save_problem)?;
+    Ok((StatusCode::CREATED, Json(state.store.add_marker(&id, &marker).await?)))
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PipelineState {
     Starting,
     Running,
@@ -16,6 +17,7 @@ pub enum PipelineState {
 /// What asked for a clip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Trigger {
     Hotkey,
     Api,
@@ -24,6 +26,7 @@ pub enum Trigger {
 
 /// A clip that is on disk, complete and renamed into place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClipSaved {
     pub pipeline: String,
     pub path: String,
@@ -45,6 +48,7 @@ pub struct ClipSaved {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Event {
     #[serde(rename = "pipeline.state")]
     PipelineState { pipeline: String, state: PipelineState, message: Option<String> },

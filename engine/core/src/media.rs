@@ -7,6 +7,7 @@ use std::fmt;
 /// types are equal; the builder inserts no implicit conversions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MediaType {
     /// Uncompressed video frames.
     RawVideo,

@@ -15,6 +15,7 @@ pub type Props = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PadDirection {
     In,
     Out,
@@ -22,6 +23,7 @@ pub enum PadDirection {
 
 /// One pad of a node kind.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PadSpec {
     pub name: String,
     pub direction: PadDirection,
@@ -49,6 +51,7 @@ impl PadSpec {
 
 /// Everything a node kind publishes about itself (served by `GET /api/v1/nodes`).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeDescriptor {
     /// Short dotted noun, e.g. `encode.h264`.
     pub kind: String,

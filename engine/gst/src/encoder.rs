@@ -32,6 +32,7 @@ const PLAYABLE_PROFILES: &str = "{ constrained-baseline, baseline, main, high, c
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EncoderInfo {
     /// GStreamer element, e.g. `nvh264enc`.
     pub element: String,

@@ -7,8 +7,10 @@
 //! memory) and hands the mapping to the ring as a [`clipshot_core::Packet`].
 
 pub mod encoder;
+pub mod devices;
 mod error;
 mod frame_bridge;
+pub mod inspect;
 pub mod nodes;
 mod pipeline;
 #[cfg(target_os = "linux")]

@@ -73,6 +73,7 @@ impl Counters {
 
 /// Statistics of one node.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStats {
     pub id: String,
     pub kind: String,
@@ -89,6 +90,7 @@ pub struct NodeStats {
 
 /// Fill level of a replay ring, with its limits.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RingFill {
     #[serde(flatten)]
     pub stats: RingStats,
@@ -105,6 +107,7 @@ impl RingFill {
 
 /// Statistics of a pipeline.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineStats {
     pub id: String,
     pub state: PipelineState,

@@ -63,6 +63,7 @@ pub struct Span {
 
 /// Fill level and contents of the ring.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RingStats {
     pub seconds: f64,
     pub bytes: u64,

@@ -53,8 +53,9 @@ pub(super) fn ring() -> Arc<GstNodeKind> {
 fn build_ring(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let p: RingProps = ctx.props(props)?;
     let node = match ctx.existing_ring.take() {
+        // A rebuilt pipeline keeps its ring, limits included: they may have
+        // been changed live since the props were read.
         Some(node) => {
-            node.ring.set_config(p.ring_config());
             node.on_restart();
             node
         }

@@ -1,0 +1,168 @@
+//! Metrics: a Prometheus recorder for `GET /metrics` and the JSON view of
+//! `GET /api/v1/system/metrics`, both read from the same pipeline stats at
+//! request time (no background sampler to keep alive).
+
+use crate::engine::Engine;
+use clipshot_core::PipelineState;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+pub struct Metrics {
+    prometheus: PrometheusHandle,
+    cpu: parking_lot::Mutex<Option<(std::time::Instant, f64)>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Process-wide numbers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProcessMetrics {
+    /// CPU seconds used since start (user + system).
+    pub cpu_seconds: f64,
+    /// Share of one core used since the previous sample.
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub uptime_s: f64,
+}
+
+/// Per pipeline: what a frontend's status bar shows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PipelineMetrics {
+    pub id: String,
+    pub state: PipelineState,
+    /// Frames per second out of the video source.
+    pub fps: f64,
+    pub dropped_frames: u64,
+    /// Capture-to-ring latency: how far the newest frame in the ring lags
+    /// the pipeline clock, in milliseconds.
+    pub frame_latency_ms: Option<f64>,
+    pub ring_seconds: f64,
+    pub ring_bytes: u64,
+    pub ring_max_seconds: f64,
+    pub bytes_copied: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SystemMetrics {
+    pub process: ProcessMetrics,
+    pub pipelines: Vec<PipelineMetrics>,
+    /// GPU utilisation, when a GPU is present and readable (none here yet).
+    pub gpu: Option<serde_json::Value>,
+}
+
+impl Metrics {
+    /// Installs the process's metrics recorder (once per process).
+    pub fn install() -> Result<Self, String> {
+        let prometheus = PrometheusBuilder::new().install_recorder().map_err(|e| e.to_string())?;
+        Ok(Self { prometheus, cpu: parking_lot::Mutex::new(None) })
+    }
+
+    pub fn snapshot(&self, engine: &Engine, uptime: Duration) -> SystemMetrics {
+        let cpu_seconds = process_cpu_seconds();
+        let now = std::time::Instant::now();
+        let cpu_percent = {
+            let mut last = self.cpu.lock();
+            let pct = match *last {
+                Some((at, cpu)) if now > at => (cpu_seconds - cpu) / now.duration_since(at).as_secs_f64() * 100.0,
+                _ => cpu_seconds / uptime.as_secs_f64().max(1e-3) * 100.0,
+            };
+            *last = Some((now, cpu_seconds));
+            pct
+        };
+        let pipelines = engine
+            .list()
+            .into_iter()
+            .filter_map(|summary| {
+                let p = engine.pipeline(&summary.id)?;
+                let stats = p.stats();
+                let ring = stats.nodes.iter().find_map(|n| n.ring.clone());
+                let source_fps =
+                    stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
+                let latency = match (p.now_ns(None), p.ring(None).and_then(|r| r.newest_video_ns())) {
+                    (Some(now), Some(newest)) if stats.state == PipelineState::Running => {
+                        Some((now - newest).max(0) as f64 / 1e6)
+                    }
+                    _ => None,
+                };
+                Some(PipelineMetrics {
+                    id: stats.id.clone(),
+                    state: stats.state,
+                    fps: source_fps,
+                    dropped_frames: stats.nodes.iter().map(|n| n.dropped).sum(),
+                    frame_latency_ms: latency,
+                    ring_seconds: ring.as_ref().map_or(0.0, |r| r.stats.seconds),
+                    ring_bytes: ring.as_ref().map_or(0, |r| r.stats.bytes),
+                    ring_max_seconds: ring.as_ref().map_or(0.0, |r| r.max_seconds),
+                    bytes_copied: stats.nodes.iter().map(|n| n.bytes_copied).sum(),
+                })
+            })
+            .collect();
+        SystemMetrics {
+            process: ProcessMetrics {
+                cpu_seconds,
+                cpu_percent,
+                rss_bytes: process_rss_bytes(),
+                uptime_s: uptime.as_secs_f64(),
+            },
+            pipelines,
+            gpu: None,
+        }
+    }
+
+    /// The Prometheus text exposition, with gauges refreshed from `snapshot`.
+    pub fn render(&self, snapshot: &SystemMetrics) -> String {
+        metrics::gauge!("clipshot_process_cpu_seconds").set(snapshot.process.cpu_seconds);
+        metrics::gauge!("clipshot_process_resident_memory_bytes").set(snapshot.process.rss_bytes as f64);
+        metrics::gauge!("clipshot_uptime_seconds").set(snapshot.process.uptime_s);
+        for p in &snapshot.pipelines {
+            let id = p.id.clone();
+            metrics::gauge!("clipshot_pipeline_fps", "pipeline" => id.clone()).set(p.fps);
+            metrics::gauge!("clipshot_pipeline_dropped_frames", "pipeline" => id.clone()).set(p.dropped_frames as f64);
+            metrics::gauge!("clipshot_pipeline_running", "pipeline" => id.clone())
+                .set(f64::from(u8::from(p.state == PipelineState::Running)));
+            metrics::gauge!("clipshot_ring_seconds", "pipeline" => id.clone()).set(p.ring_seconds);
+            metrics::gauge!("clipshot_ring_bytes", "pipeline" => id.clone()).set(p.ring_bytes as f64);
+            metrics::gauge!("clipshot_bytes_copied", "pipeline" => id.clone()).set(p.bytes_copied as f64);
+            if let Some(ms) = p.frame_latency_ms {
+                metrics::gauge!("clipshot_frame_latency_seconds", "pipeline" => id).set(ms / 1e3);
+            }
+        }
+        self.prometheus.render()
+    }
+}
+
+/// Counts a saved clip (for `/metrics`).
+pub fn clip_saved(trigger: &str, save_ms: f64) {
+    metrics::counter!("clipshot_clips_saved_total", "trigger" => trigger.to_owned()).increment(1);
+    metrics::histogram!("clipshot_clip_save_seconds").record(save_ms / 1e3);
+}
+
+#[cfg(unix)]
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn process_cpu_seconds() -> f64 {
+    0.0
+}
+
+fn process_rss_bytes() -> u64 {
+    // Linux: the second field of statm is resident pages.
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}

@@ -1,0 +1,78 @@
+//! `/api/v1/config`: the live configuration; changes are validated as a
+//! whole, persisted, and applied at once where the engine allows.
+
+use super::AppState;
+use crate::config::{Config, FieldProblem, NEEDS_RESTART};
+use crate::problem::{ApiJson, Problem};
+use axum::Json;
+use axum::extract::State;
+use clipshot_core::{Event, EventSink};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Where persisted changes live in the settings table.
+pub const SETTINGS_KEY: &str = "config";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigView {
+    pub config: Config,
+    /// Where the API token is (the token itself is never served).
+    pub token_path: String,
+    /// Keys changed by the last PATCH that take effect at the next start.
+    pub restart_required: Vec<String>,
+}
+
+fn view(config: Config, restart_required: Vec<String>) -> ConfigView {
+    ConfigView { token_path: config.token_path().display().to_string(), config, restart_required }
+}
+
+/// The configuration in effect.
+#[utoipa::path(get, path = "/api/v1/config", tag = "config", responses((status = 200, body = ConfigView)))]
+pub async fn get(State(state): State<AppState>) -> Json<ConfigView> {
+    Json(view(state.config.read().clone(), Vec::new()))
+}
+
+/// Changes settings (a JSON merge patch: `null` restores a default).
+/// Everything is checked first: one bad value answers 422 listing every
+/// problem, and nothing changes. `data_dir`, `host` and `port` are not
+/// changeable over HTTP.
+#[utoipa::path(patch, path = "/api/v1/config", tag = "config",
+    request_body(content = Object, description = "Settings to change", example = json!({"clip_seconds": 20, "hotkey": "Ctrl+F9"})),
+    responses((status = 200, body = ConfigView),
+        (status = 422, description = "Every problem; nothing changed", body = Problem, content_type = "application/problem+json")))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ApiJson(patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<ConfigView>, Problem> {
+    let current = state.config.read().clone();
+    let next = current.patched(&patch).map_err(|problems: Vec<FieldProblem>| {
+        Problem::unprocessable(
+            format!("{} problem(s) with the configuration; nothing changed", problems.len()),
+            problems.iter().map(|p| serde_json::to_value(p).expect("a problem serializes")).collect(),
+        )
+    })?;
+    // Persist first: a change that would not survive a restart is not made.
+    let mut saved = state.store.setting(SETTINGS_KEY).await?.unwrap_or_else(|| serde_json::json!({}));
+    for (key, value) in &patch {
+        if value.is_null() {
+            saved.as_object_mut().map(|o| o.remove(key));
+        } else {
+            saved[key] = value.clone();
+        }
+    }
+    state.store.set_setting(SETTINGS_KEY, &saved).await?;
+
+    *state.config.write() = next.clone();
+    state.engine.reconfigure(&next);
+    state.guard.set_allowed(&next.allowed_hosts, next.cors_origins.clone());
+    if next.hotkey != current.hotkey {
+        let hotkey = std::sync::Arc::clone(&state.hotkey);
+        let binding = next.hotkey.clone();
+        super::blocking(move || hotkey.lock().rebind(&binding)).await?;
+    }
+    let mut keys: Vec<String> = patch.keys().cloned().collect();
+    keys.sort();
+    state.engine.events.emit(Event::ConfigChanged { keys: keys.clone() });
+    let restart = keys.into_iter().filter(|k| NEEDS_RESTART.contains(&k.as_str())).collect();
+    Ok(Json(view(next, restart)))
+}

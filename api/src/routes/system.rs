@@ -1,0 +1,152 @@
+//! `/api/v1/system`: component health, metrics and the event stream; `/metrics`.
+
+use super::{AppState, blocking};
+use crate::events::Stamped;
+use crate::metrics::SystemMetrics;
+use crate::problem::Problem;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use clipshot_core::PipelineState;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentHealth {
+    /// `ok`, `degraded`, `down`, or `disabled` (the hotkey without a display).
+    pub status: &'static str,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemHealth {
+    /// The worst status of the components.
+    pub status: &'static str,
+    pub pipelines: ComponentHealth,
+    pub database: ComponentHealth,
+    pub ai_runtime: ComponentHealth,
+    pub plugins: ComponentHealth,
+    pub hotkey: ComponentHealth,
+}
+
+fn component(status: &'static str, detail: Option<String>) -> ComponentHealth {
+    ComponentHealth { status, detail }
+}
+
+/// Health of each component.
+#[utoipa::path(get, path = "/api/v1/system/health", tag = "system",
+    responses((status = 200, body = SystemHealth), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
+    let list = state.engine.list();
+    let failing: Vec<_> = list.iter().filter(|p| p.state == PipelineState::Error).map(|p| p.id.clone()).collect();
+    let pipelines = if failing.is_empty() {
+        component("ok", state.engine.fallback.read().clone())
+    } else {
+        component("degraded", Some(format!("in error: {}", failing.join(", "))))
+    };
+    let database = match state.store.ping().await {
+        Ok(()) => component("ok", None),
+        Err(e) => component("down", Some(e.to_string())),
+    };
+    let hotkey = state.hotkey.lock().status();
+    // An inactive hotkey is a state (headless, or none configured), not a fault.
+    let hotkey = component(if hotkey.active { "ok" } else { "disabled" }, hotkey.reason);
+    let parts = [&pipelines, &database];
+    let status = if parts.iter().any(|c| c.status == "down") {
+        "down"
+    } else if parts.iter().any(|c| c.status != "ok") {
+        "degraded"
+    } else {
+        "ok"
+    };
+    Json(SystemHealth {
+        status,
+        pipelines,
+        database,
+        ai_runtime: component("ok", Some("no model loaded".into())),
+        plugins: component("ok", Some("no plugins loaded".into())),
+        hotkey,
+    })
+}
+
+/// Process and per-pipeline metrics, as JSON.
+#[utoipa::path(get, path = "/api/v1/system/metrics", tag = "system",
+    responses((status = 200, body = SystemMetrics), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Json<SystemMetrics>, Problem> {
+    let (engine, metrics, uptime) = (Arc::clone(&state.engine), Arc::clone(&state.metrics), state.started.elapsed());
+    Ok(Json(blocking(move || metrics.snapshot(&engine, uptime)).await?))
+}
+
+/// Prometheus text exposition (no token: scrapers, and nothing here changes state).
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn prometheus(State(state): State<AppState>) -> Result<Response, Problem> {
+    let (engine, metrics, uptime) = (Arc::clone(&state.engine), Arc::clone(&state.metrics), state.started.elapsed());
+    let text = blocking(move || metrics.render(&metrics.snapshot(&engine, uptime))).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Comma-separated event types to receive (`clip.saved,pipeline.state`);
+    /// a trailing `*` matches a family (`clip.*`). All when omitted.
+    pub types: Option<String>,
+    /// The API token, for `EventSource`, which cannot send headers.
+    pub access_token: Option<String>,
+}
+
+fn wanted(filter: &[String], name: &str) -> bool {
+    filter.is_empty()
+        || filter.iter().any(|f| match f.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => f == name,
+        })
+}
+
+fn sse_event(e: &Stamped) -> SseEvent {
+    let data = serde_json::to_value(&e.event).map(|v| v["data"].clone()).unwrap_or_default();
+    SseEvent::default().id(e.id.to_string()).event(e.event.name()).data(data.to_string())
+}
+
+/// Server-Sent Events: every engine event, typed (`event:` is the dotted
+/// name, `data:` its JSON), resumable with `Last-Event-ID`.
+///
+/// A client that reconnects gets the events it missed from a bounded
+/// backlog; if some fell out of it, a `stream.gap` event says how many. A
+/// client that reads too slowly skips ahead the same way. Comments every
+/// 15 s keep proxies from closing an idle stream.
+#[utoipa::path(get, path = "/api/v1/system/events", tag = "system", params(EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "An SSE stream", content_type = "text/event-stream", body = String),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn events(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
+    let filter: Arc<Vec<String>> = Arc::new(
+        q.types.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+    );
+    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let sub = state.engine.events.subscribe(after);
+    let gap = |n: u64| SseEvent::default().event("stream.gap").data(format!("{{\"missed\":{n}}}"));
+    let head: Vec<Result<SseEvent, Infallible>> = (sub.missed > 0)
+        .then(|| gap(sub.missed))
+        .into_iter()
+        .chain(sub.replay.iter().filter(|e| wanted(&filter, e.event.name())).map(|e| sse_event(e)))
+        .map(Ok)
+        .collect();
+    let live_filter = Arc::clone(&filter);
+    let live = BroadcastStream::new(sub.live).filter_map(move |item| match item {
+        Ok(e) => wanted(&live_filter, e.event.name()).then(|| Ok(sse_event(&e))),
+        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(gap(n))),
+    });
+    Sse::new(tokio_stream::iter(head).chain(live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"))
+        .into_response()
+}
