@@ -144,7 +144,10 @@ impl Config {
         let defaults = serde_json::to_value(Config::default()).expect("config serializes");
         for (key, value) in patch {
             if NOT_PATCHABLE.contains(&key.as_str()) {
-                problems.push(problem(key, format!("`{key}` can only be changed in clipshot.toml, the environment or flags")));
+                problems.push(problem(
+                    key,
+                    format!("`{key}` can only be changed in clipshot.toml, the environment or flags"),
+                ));
                 continue;
             }
             if defaults.get(key).is_none() {
@@ -199,7 +202,8 @@ impl Config {
                 Ok(())
             }
             "allowed_hosts" => match self.allowed_hosts.iter().find(|h| {
-                h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+                h.is_empty()
+                    || !h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
             }) {
                 Some(h) => Err(format!("`{h}` is not a host name")),
                 None => Ok(()),
@@ -263,7 +267,8 @@ mod tests {
         for key in ["/clip_seconds", "/hotkey", "/port", "/colour", "/cors_origins", "/replay_seconds"] {
             assert!(at.contains(&key), "{key} missing from {problems:?}");
         }
-        let ok = c.patched(serde_json::json!({"clip_seconds": 12.5, "hotkey": "Ctrl+F9"}).as_object().unwrap()).unwrap();
+        let ok =
+            c.patched(serde_json::json!({"clip_seconds": 12.5, "hotkey": "Ctrl+F9"}).as_object().unwrap()).unwrap();
         assert_eq!((ok.clip_seconds, ok.hotkey.as_str()), (12.5, "Ctrl+F9"));
         let reset = ok.patched(serde_json::json!({"hotkey": null}).as_object().unwrap()).unwrap();
         assert_eq!(reset.hotkey, Config::default().hotkey, "null restores the default");

@@ -2,8 +2,8 @@
 //! event bus that fans engine events out to logs and API subscribers.
 
 use crate::config::Config;
-use crate::presets;
 pub use crate::events::EventBus;
+use crate::presets;
 use clipshot_core::{GraphSpec, PipelineState, Registry, validate::validate};
 use clipshot_gst::{Pipeline, PipelineOptions};
 use clipshot_replay::RingConfig;

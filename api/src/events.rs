@@ -96,7 +96,10 @@ mod tests {
             bus.emit(ev(n));
         }
         let s = bus.subscribe(Some(BACKLOG as u64 + 5));
-        assert_eq!(s.replay.iter().map(|e| e.id).collect::<Vec<_>>(), (BACKLOG as u64 + 6..=BACKLOG as u64 + 10).collect::<Vec<_>>());
+        assert_eq!(
+            s.replay.iter().map(|e| e.id).collect::<Vec<_>>(),
+            (BACKLOG as u64 + 6..=BACKLOG as u64 + 10).collect::<Vec<_>>()
+        );
         assert_eq!(s.missed, 0);
         // Asked for id 3, but the backlog starts at id 11: 7 events are gone.
         let s = bus.subscribe(Some(3));

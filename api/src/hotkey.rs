@@ -25,11 +25,14 @@ pub struct HotkeyStatus {
     pub reason: Option<String>,
 }
 
+/// A request to the hotkey thread: bind this key, answer how it went.
+type Rebind = (HotKey, mpsc::Sender<Result<(), String>>);
+
 /// A running hotkey listener; [`Hotkey::rebind`] changes the key live.
 #[derive(Debug)]
 pub struct Hotkey {
     status: HotkeyStatus,
-    rebind: Option<mpsc::Sender<(HotKey, mpsc::Sender<Result<(), String>>)>>,
+    rebind: Option<mpsc::Sender<Rebind>>,
     engine: Arc<Engine>,
     config: SharedConfig,
 }
@@ -67,9 +70,18 @@ fn inactive(binding: &str, reason: String) -> HotkeyStatus {
 /// Starts listening for `binding` in a thread of its own; each press saves
 /// the configured `clip_seconds` from the default pipeline.
 pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey {
-    let off = |status: HotkeyStatus| Hotkey { status, rebind: None, engine: Arc::clone(&engine), config: Arc::clone(&config) };
+    let off = |status: HotkeyStatus| Hotkey {
+        status,
+        rebind: None,
+        engine: Arc::clone(&engine),
+        config: Arc::clone(&config),
+    };
     if binding.trim().is_empty() {
-        return off(HotkeyStatus { active: false, binding: String::new(), reason: Some("no hotkey configured".into()) });
+        return off(HotkeyStatus {
+            active: false,
+            binding: String::new(),
+            reason: Some("no hotkey configured".into()),
+        });
     }
     let hotkey = match HotKey::from_str(binding) {
         Ok(h) => h,
@@ -80,7 +92,7 @@ pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey
     }
     // The manager must live, and be used, on one thread.
     let (tx, rx) = mpsc::channel();
-    let (rebind_tx, rebind_rx) = mpsc::channel::<(HotKey, mpsc::Sender<Result<(), String>>)>();
+    let (rebind_tx, rebind_rx) = mpsc::channel::<Rebind>();
     let (thread_engine, thread_config) = (Arc::clone(&engine), Arc::clone(&config));
     let spawned = std::thread::Builder::new().name("hotkey".into()).spawn(move || {
         let manager = match GlobalHotKeyManager::new() {

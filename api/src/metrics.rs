@@ -82,8 +82,7 @@ impl Metrics {
                 let p = engine.pipeline(&summary.id)?;
                 let stats = p.stats();
                 let ring = stats.nodes.iter().find_map(|n| n.ring.clone());
-                let source_fps =
-                    stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
+                let source_fps = stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
                 let latency = match (p.now_ns(None), p.ring(None).and_then(|r| r.newest_video_ns())) {
                     (Some(now), Some(newest)) if stats.state == PipelineState::Running => {
                         Some((now - newest).max(0) as f64 / 1e6)

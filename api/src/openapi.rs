@@ -2,7 +2,9 @@
 //! annotations and types (see `server::api_routes`).
 
 use utoipa::Modify;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -36,15 +38,23 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("The token in <data_dir>/api-token")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token in <data_dir>/api-token"))
+                    .build(),
+            ),
         );
-        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
         // Every /api/v1 operation needs one of the two; /health and /metrics neither.
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1") {
                 continue;
             }
-            for op in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten()
+            {
                 op.security = Some(vec![
                     SecurityRequirement::new("bearer", Vec::<String>::new()),
                     SecurityRequirement::new("api_key", Vec::<String>::new()),

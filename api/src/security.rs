@@ -6,12 +6,12 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use parking_lot::RwLock;
 use rand::RngCore;
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use parking_lot::RwLock;
 use subtle::ConstantTimeEq;
 
 /// Reads the token at `path`, creating it (256 random bits, mode 0600) on first start.

@@ -77,7 +77,9 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     let api = api.route_layer(axum::middleware::from_fn_with_state(Arc::clone(&guard), security::require_token));
     let cors_guard = Arc::clone(&guard);
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| cors_guard.origin_allowed(origin.as_bytes())))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            cors_guard.origin_allowed(origin.as_bytes())
+        }))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
@@ -88,9 +90,8 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         ])
         .expose_headers([header::CONTENT_RANGE, header::ACCEPT_RANGES, header::CONTENT_LENGTH]);
     // Logs name the route, never the query string: it may carry the token.
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
-    });
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| tracing::debug_span!("http", method = %req.method(), path = %req.uri().path()));
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/metrics", get(routes::system::prometheus))
@@ -166,7 +167,8 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
     let token = security::load_or_create_token(&config.token_path())
         .with_context(|| format!("cannot create the API token {}", config.token_path().display()))?;
     let db_path = config.data_dir.join("clipshot.db");
-    let store = Store::open(&db_path).await.with_context(|| format!("cannot open the database {}", db_path.display()))?;
+    let store =
+        Store::open(&db_path).await.with_context(|| format!("cannot open the database {}", db_path.display()))?;
     let saved = store.setting(routes::config::SETTINGS_KEY).await?;
     let config = match &saved {
         Some(saved) => Config::load_with(file, overrides, Some(saved))

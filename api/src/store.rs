@@ -401,7 +401,13 @@ impl Store {
     }
 
     /// Markers of `pipeline` between two points of the timeline of `session`.
-    pub async fn markers_between(&self, pipeline: &str, session: &str, from: i64, to: i64) -> Result<Vec<StoredMarker>> {
+    pub async fn markers_between(
+        &self,
+        pipeline: &str,
+        session: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<StoredMarker>> {
         let rows = sqlx::query(
             "SELECT * FROM markers WHERE pipeline = ? AND session = ? AND at_ns >= ? AND at_ns <= ? ORDER BY at_ns",
         )
@@ -440,13 +446,15 @@ impl Store {
     }
 
     pub async fn pipelines(&self) -> Result<Vec<SavedPipeline>> {
-        let rows = sqlx::query("SELECT id, graph, autostart FROM pipelines ORDER BY created_at").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT id, graph, autostart FROM pipelines ORDER BY created_at").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let graph: String = r.try_get("graph")?;
                 Ok(SavedPipeline {
                     id: r.try_get("id")?,
-                    graph: serde_json::from_str(&graph).map_err(|e| StoreError::Corrupt(format!("pipeline graph: {e}")))?,
+                    graph: serde_json::from_str(&graph)
+                        .map_err(|e| StoreError::Corrupt(format!("pipeline graph: {e}")))?,
                     autostart: r.try_get::<i64, _>("autostart")? != 0,
                 })
             })
@@ -468,11 +476,13 @@ impl Store {
     }
 
     pub async fn set_setting(&self, key: &str, value: &serde_json::Value) -> Result<()> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

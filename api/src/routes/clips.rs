@@ -66,7 +66,10 @@ fn time_param(param: &str, value: Option<String>) -> Result<Option<String>, Prob
 #[utoipa::path(get, path = "/api/v1/clips", tag = "clips", params(ListQuery),
     responses((status = 200, body = ClipPage), (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(State(state): State<AppState>, query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<ClipPage>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClipPage>, Problem> {
     let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let sort_text = q.sort.unwrap_or_else(|| "-created_at".into());
     let (descending, key) = match sort_text.strip_prefix('-') {
@@ -111,8 +114,7 @@ pub async fn list(State(state): State<AppState>, query: Result<Query<ListQuery>,
         limit,
     };
     let (items, next) = state.store.clips(&query).await?;
-    let next_cursor =
-        next.map(|c| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("a cursor serializes")));
+    let next_cursor = next.map(|c| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("a cursor serializes")));
     Ok(Json(ClipPage { items, next_cursor }))
 }
 
@@ -145,12 +147,17 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The file vanished from disk", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The range is outside the file")))]
-pub async fn file(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, Problem> {
+pub async fn file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, Problem> {
     let clip = find(&state, &id).await?;
     if clip.missing {
         return Err(gone(&clip));
     }
-    let service = tower_http::services::ServeFile::new_with_mime(clip.file(), &"video/mp4".parse().expect("a mime type"));
+    let service =
+        tower_http::services::ServeFile::new_with_mime(clip.file(), &"video/mp4".parse().expect("a mime type"));
     let response = service.oneshot(request).await.map_err(|e| Problem::internal(e.to_string()))?;
     Ok(response.map(axum::body::Body::new).into_response())
 }

@@ -27,7 +27,10 @@ pub async fn redoc() -> Html<&'static str> {
 
 pub async fn redoc_js() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        [
+            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
         REDOC_JS,
     )
 }

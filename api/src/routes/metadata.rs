@@ -29,7 +29,8 @@ pub struct ClipMetadata {
 }
 
 async fn build(state: &AppState, clip: Clip) -> Result<ClipMetadata, Problem> {
-    let markers = state.store.markers_between(&clip.pipeline, &clip.session, clip.span_start_ns, clip.span_end_ns).await?;
+    let markers =
+        state.store.markers_between(&clip.pipeline, &clip.session, clip.span_start_ns, clip.span_end_ns).await?;
     Ok(ClipMetadata {
         clip_id: clip.id,
         video_codec: clip.video_codec,
@@ -84,10 +85,17 @@ pub async fn get(State(state): State<AppState>, Path(clip_id): Path<String>) -> 
     responses((status = 200, body = ClipMetadata), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The file vanished from disk", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The file cannot be decoded", body = Problem, content_type = "application/problem+json")))]
-pub async fn generate(State(state): State<AppState>, Path(clip_id): Path<String>) -> Result<Json<ClipMetadata>, Problem> {
+pub async fn generate(
+    State(state): State<AppState>,
+    Path(clip_id): Path<String>,
+) -> Result<Json<ClipMetadata>, Problem> {
     let clip = find(&state, &clip_id).await?;
     if clip.missing {
-        return Err(Problem::new(StatusCode::GONE, "clip-file-missing", format!("the file of clip `{clip_id}` is missing")));
+        return Err(Problem::new(
+            StatusCode::GONE,
+            "clip-file-missing",
+            format!("the file of clip `{clip_id}` is missing"),
+        ));
     }
     measure(&state, &clip).await?;
     make_thumbnail(&state, &clip).await?;

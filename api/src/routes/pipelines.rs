@@ -345,9 +345,9 @@ pub struct RingMarker {
         (status = 409, description = "The pipeline has no replay ring", body = ProblemJson, content_type = "application/problem+json")))]
 pub async fn replay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ReplayStatus>, Problem> {
     let p = find(&state, &id)?;
-    let ring = p
-        .ring(None)
-        .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "no-ring", format!("pipeline `{id}` has no single replay ring")))?;
+    let ring = p.ring(None).ok_or_else(|| {
+        Problem::new(StatusCode::CONFLICT, "no-ring", format!("pipeline `{id}` has no single replay ring"))
+    })?;
     let config = ring.config();
     Ok(Json(ReplayStatus {
         pipeline: id,

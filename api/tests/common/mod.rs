@@ -25,6 +25,35 @@ pub struct Daemon {
     child: Child,
     pub port: u16,
     pub data_dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--port", "0"])
+        .env("CLIPSHOT_DATA_DIR", data_dir)
+        .env("CLIPSHOT_PIPELINE", data_dir.join("test-pattern.toml"))
+        .env_remove("DISPLAY")
+        .env("RUST_LOG", "info")
+        .current_dir(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("daemon starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                let port: u16 = url.rsplit(':').next().unwrap().trim().parse().unwrap();
+                let _ = tx.send(port);
+            }
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(60)).expect("the daemon printed its address");
+    (child, port)
 }
 
 impl Daemon {
@@ -34,33 +63,32 @@ impl Daemon {
         // The test-pattern preset at a size that six daemons on two cores can encode at once.
         let preset = include_str!("../../../pipelines/test-pattern.toml")
             .replace("width = 1280, height = 720, fps = 60", "width = 640, height = 360, fps = 30");
-        let graph = data_dir.path().join("test-pattern.toml");
-        std::fs::write(&graph, preset).unwrap();
-        let mut cmd = Command::new(bin());
-        cmd.args(["serve", "--port", "0"])
-            .env("CLIPSHOT_DATA_DIR", data_dir.path())
-            .env("CLIPSHOT_PIPELINE", &graph)
-            .env_remove("DISPLAY")
-            .env("RUST_LOG", "info")
-            .current_dir(data_dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("daemon starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.split("listening on http://").nth(1) {
-                    let port: u16 = url.rsplit(':').next().unwrap().trim().parse().unwrap();
-                    let _ = tx.send(port);
-                }
+        std::fs::write(data_dir.path().join("test-pattern.toml"), preset).unwrap();
+        let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let (child, port) = spawn(data_dir.path(), &envs);
+        Self { child, port, data_dir, envs }
+    }
+
+    /// Stops the daemon (SIGTERM, as a user would) and starts it again on the
+    /// same data folder.
+    pub fn restart(&mut self) {
+        self.terminate();
+        let (child, port) = spawn(self.data_dir.path(), &self.envs);
+        self.child = child;
+        self.port = port;
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
             }
-        });
-        let port = rx.recv_timeout(Duration::from_secs(60)).expect("the daemon printed its address");
-        Self { child, port, data_dir }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -110,14 +138,42 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        self.terminate();
+    }
+}
+
+/// A client that sends the daemon's token.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn new(daemon: &Daemon) -> Self {
+        Self { http: reqwest::Client::new(), base: daemon.url(""), token: daemon.token() }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body)
+    }
+
+    pub fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.http.patch(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    /// GET, asserting the status, returning the JSON body.
+    pub async fn json(&self, path: &str, status: u16) -> serde_json::Value {
+        let r = self.get(path).send().await.unwrap();
+        assert_eq!(r.status(), status, "GET {path}");
+        r.json().await.unwrap()
     }
 }

@@ -6,8 +6,8 @@
 //! The appsink callback maps each encoded buffer read-only (no copy for system
 //! memory) and hands the mapping to the ring as a [`clipshot_core::Packet`].
 
-pub mod encoder;
 pub mod devices;
+pub mod encoder;
 mod error;
 mod frame_bridge;
 pub mod inspect;
