@@ -49,6 +49,7 @@ windows-check:
 	PKG_CONFIG_ALLOW_CROSS=1 $(CARGO) clippy -p clipshot-capture-windows -p clipshot-gst --target $(WINDOWS_TARGET) --locked -- -D warnings
 
 bench: deps-test
+	$(CARGO) build --release -p clipshot
 	$(CARGO) bench -p clipshot-benches
 
 fmt:
