@@ -109,10 +109,10 @@ impl Engine {
     }
 
     /// Stops and forgets a pipeline. The default one cannot be removed.
-    pub fn remove(&self, id: &str) -> Result<Option<Arc<Pipeline>>, EngineError> {
-        let Some(p) = self.pipelines.write().remove(id) else { return Ok(None) };
+    pub fn remove(&self, id: &str) -> Option<Arc<Pipeline>> {
+        let p = self.pipelines.write().remove(id)?;
         p.stop();
-        Ok(Some(p))
+        Some(p)
     }
 
     pub fn is_default(&self, id: &str) -> bool {

@@ -158,10 +158,18 @@ fn process_cpu_seconds() -> f64 {
     0.0
 }
 
+#[cfg(unix)]
 fn process_rss_bytes() -> u64 {
     // Linux: the second field of statm is resident pages.
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
+        .map_or(0, |pages| pages * page)
+}
+
+#[cfg(not(unix))]
+fn process_rss_bytes() -> u64 {
+    0
 }

@@ -23,6 +23,18 @@ async fn next_event(response: &mut reqwest::Response, buffer: &mut String, pred:
     }
 }
 
+/// How `value` fails the OpenAPI component `schema` (empty: it conforms).
+fn violations(doc: &Value, schema: &str, value: &Value) -> Vec<String> {
+    let wrapper = json!({ "$ref": format!("#/components/schemas/{schema}"), "components": doc["components"] });
+    let validator = jsonschema::validator_for(&wrapper).unwrap_or_else(|e| panic!("schema {schema}: {e}"));
+    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+}
+
+fn conforms(doc: &Value, schema: &str, value: &Value) {
+    let errors = violations(doc, schema, value);
+    assert!(errors.is_empty(), "a {schema} that does not match the spec: {errors:?}\n{value}");
+}
+
 fn field<'a>(frame: &'a str, name: &str) -> Option<&'a str> {
     frame.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
 }
@@ -347,6 +359,47 @@ async fn the_api_describes_itself_and_the_machine() {
     let js = reqwest::get(daemon.url("/redoc/redoc.standalone.js")).await.unwrap();
     assert_eq!(js.status(), 200);
     assert!(js.bytes().await.unwrap().len() > 500_000);
+
+    // Served bodies match the documented schemas.
+    daemon.wait_for_ring(1.5).await;
+    let clip: Value = api
+        .post("/api/v1/pipelines/test-pattern/replay/save", json!({"seconds": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = clip["id"].as_str().unwrap().to_owned();
+    conforms(&doc, "Clip", &clip);
+    let mut broken = clip.clone();
+    broken.as_object_mut().unwrap().remove("id");
+    broken["favorite"] = json!("yes");
+    assert_eq!(violations(&doc, "Clip", &broken).len(), 2, "the check can fail");
+    let marker: Value =
+        api.post("/api/v1/pipelines/test-pattern/markers", json!({})).send().await.unwrap().json().await.unwrap();
+    conforms(&doc, "StoredMarker", &marker);
+    for (path, schema) in [
+        ("/api/v1/clips".to_owned(), "ClipPage"),
+        (format!("/api/v1/metadata/{id}"), "ClipMetadata"),
+        ("/api/v1/pipelines/test-pattern".to_owned(), "PipelineDetail"),
+        ("/api/v1/pipelines/test-pattern/stats".to_owned(), "PipelineStats"),
+        ("/api/v1/pipelines/test-pattern/replay".to_owned(), "ReplayStatus"),
+        ("/api/v1/nodes/encode.h264".to_owned(), "NodeDescriptor"),
+        ("/api/v1/capture/sources".to_owned(), "CaptureSources"),
+        ("/api/v1/capture/encoders".to_owned(), "Encoders"),
+        ("/api/v1/system/health".to_owned(), "SystemHealth"),
+        ("/api/v1/system/metrics".to_owned(), "SystemMetrics"),
+        ("/api/v1/config".to_owned(), "ConfigView"),
+        ("/api/v1/nodes/nope".to_owned(), "Problem"),
+    ] {
+        let r = api.get(&path).send().await.unwrap();
+        conforms(&doc, schema, &r.json().await.unwrap());
+    }
+    for item in api.json("/api/v1/pipelines", 200).await.as_array().unwrap() {
+        conforms(&doc, "PipelineSummary", item);
+    }
+    conforms(&doc, "Health", &reqwest::get(daemon.url("/health")).await.unwrap().json().await.unwrap());
 
     let nodes = api.json("/api/v1/nodes", 200).await;
     assert!(nodes.as_array().unwrap().len() >= 11);

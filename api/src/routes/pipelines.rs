@@ -17,11 +17,9 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-type ProblemJson = Problem;
-
 /// All pipelines.
 #[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines",
-    responses((status = 200, body = Vec<PipelineSummary>), (status = 401, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<PipelineSummary>), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<PipelineSummary>> {
     Json(state.engine.list())
 }
@@ -58,7 +56,7 @@ async fn detail(state: &AppState, id: &str) -> Result<PipelineDetail, Problem> {
 
 /// One pipeline, with its graph.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 200, body = PipelineDetail), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = PipelineDetail), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineDetail>, Problem> {
     Ok(Json(detail(&state, &id).await?))
 }
@@ -116,9 +114,9 @@ fn engine_problem(e: EngineError) -> Problem {
 /// unless `start` is false. An invalid graph answers 422 with every problem.
 #[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", request_body = CreatePipeline,
     responses((status = 201, body = PipelineDetail),
-        (status = 400, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, description = "The id is taken, or the pipeline cannot start", body = ProblemJson, content_type = "application/problem+json"),
-        (status = 422, description = "Every problem with the graph", body = ProblemJson, content_type = "application/problem+json")))]
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken, or the pipeline cannot start", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Every problem with the graph", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreatePipeline>,
@@ -173,8 +171,8 @@ pub async fn create(
 
 /// Stops and deletes a pipeline. The daemon's default pipeline cannot be deleted.
 #[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
     find(&state, &id)?;
     if state.engine.is_default(&id) {
@@ -182,15 +180,15 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     }
     let engine = Arc::clone(&state.engine);
     let key = id.clone();
-    blocking(move || engine.remove(&key)).await?.map_err(engine_problem)?;
+    blocking(move || engine.remove(&key)).await?;
     state.store.delete_pipeline(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Starts a stopped pipeline.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/start", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 200, body = PipelineSummary), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, description = "It failed to start", body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = PipelineSummary), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It failed to start", body = Problem, content_type = "application/problem+json")))]
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineSummary>, Problem> {
     let p = find(&state, &id)?;
     let engine = Arc::clone(&state.engine);
@@ -200,7 +198,7 @@ pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Res
 
 /// Stops a pipeline (its replay ring keeps what it holds).
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/stop", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 200, body = PipelineSummary), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = PipelineSummary), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineSummary>, Problem> {
     let p = find(&state, &id)?;
     blocking(move || p.stop()).await?;
@@ -219,7 +217,7 @@ fn summary(state: &AppState, id: &str) -> Result<Json<PipelineSummary>, Problem>
 
 /// Frames, drops, fps, encoders and ring fill per node.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/stats", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 200, body = PipelineStats), (status = 404, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = PipelineStats), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineStats>, Problem> {
     let p = find(&state, &id)?;
     Ok(Json(blocking(move || p.stats()).await?))
@@ -269,10 +267,10 @@ pub struct SaveBody {
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/replay/save", tag = "pipelines", params(("id" = String, Path)),
     request_body = SaveBody,
     responses((status = 201, description = "The clip, on disk and recorded", body = Clip),
-        (status = 404, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, description = "The ring is empty or not ready", body = ProblemJson, content_type = "application/problem+json"),
-        (status = 422, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 507, description = "The disk is full", body = ProblemJson, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ring is empty or not ready", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The disk is full", body = Problem, content_type = "application/problem+json")))]
 pub async fn save(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -341,8 +339,8 @@ pub struct RingMarker {
 
 /// Ring status and timeline: keyframe boundaries and markers.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/replay", tag = "pipelines", params(("id" = String, Path)),
-    responses((status = 200, body = ReplayStatus), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, description = "The pipeline has no replay ring", body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReplayStatus), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The pipeline has no replay ring", body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ReplayStatus>, Problem> {
     let p = find(&state, &id)?;
     let ring = p.ring(None).ok_or_else(|| {
@@ -377,8 +375,8 @@ pub struct MarkerBody {
 /// Puts a marker at now (or a given time) that a later save can target.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/markers", tag = "pipelines", params(("id" = String, Path)),
     request_body = MarkerBody,
-    responses((status = 201, body = StoredMarker), (status = 404, body = ProblemJson, content_type = "application/problem+json"),
-        (status = 409, body = ProblemJson, content_type = "application/problem+json")))]
+    responses((status = 201, body = StoredMarker), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn add_marker(
     State(state): State<AppState>,
     Path(id): Path<String>,
