@@ -122,6 +122,7 @@ pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey
                 Err(mpsc::TryRecvError::Empty) => {}
             }
             let Ok(event) = events.recv_timeout(Duration::from_millis(100)) else { continue };
+            tracing::debug!(id = event.id, state = ?event.state, "hotkey event");
             if event.id == current.id() && event.state == HotKeyState::Pressed {
                 let engine = Arc::clone(&thread_engine);
                 let seconds = thread_config.read().clip_seconds;

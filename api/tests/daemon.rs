@@ -178,33 +178,37 @@ async fn clipshot_clip_saves_the_last_seconds_from_the_running_daemon() {
     assert_eq!(enc["encoder"], "x264enc");
 }
 
-/// Runs Xvfb on a free display number; `None` where Xvfb is missing (outside CI).
+/// Runs Xvfb on a display number it picks itself (`-displayfd`), so stale
+/// locks of earlier runs never collide; `None` where Xvfb is missing (outside CI).
 struct Xvfb(std::process::Child, String);
 
 impl Xvfb {
     fn start() -> Option<Self> {
-        let display = format!(":{}", 90 + std::process::id() % 100);
-        let child =
-            match Command::new("Xvfb").args([&display, "-screen", "0", "640x480x24", "-nolisten", "tcp"]).spawn() {
-                Ok(c) => c,
-                Err(_) => {
-                    assert!(std::env::var_os("CI").is_none(), "CI must have Xvfb (make test installs it)");
-                    eprintln!("skipped: Xvfb is not installed");
-                    return None;
-                }
-            };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Command::new("xdpyinfo").arg("-display").arg(&display).output().map_or(true, |o| !o.status.success()) {
-            assert!(Instant::now() < deadline, "Xvfb did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let spawned = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(_) => {
+                assert!(std::env::var_os("CI").is_none(), "CI must have Xvfb (make test installs it)");
+                eprintln!("skipped: Xvfb is not installed");
+                return None;
+            }
+        };
+        // Xvfb writes the display number once it accepts connections.
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let display = format!(":{}", line.trim());
+        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb did not come up: {line:?}");
         Some(Self(child, display))
     }
 }
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM, so Xvfb removes its lock file and socket.
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
         let _ = self.0.wait();
     }
 }
