@@ -37,6 +37,15 @@ pub struct ClipSaved {
     /// The span of running time the clip covers, in nanoseconds.
     pub span_start_ns: i64,
     pub span_end_ns: i64,
+    /// The span that was asked for (the clip starts at the keyframe at or
+    /// before its start, so a clip may cover a little more).
+    pub asked_start_ns: i64,
+    pub asked_end_ns: i64,
+    /// Seconds asked for.
+    pub asked_s: f64,
+    /// Why the clip covers less than was asked, when it does (the pipeline
+    /// restarted, it is stopped, the ring holds less). `None` when it covers it all.
+    pub shortfall: Option<String>,
     pub trigger: Trigger,
     /// Time spent waiting for the encoder to deliver the requested moment.
     pub wait_ms: f64,

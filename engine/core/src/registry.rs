@@ -1,6 +1,7 @@
 //! The one registry of node kinds.
 
-use crate::node::{NodeDescriptor, NodeKind, Props};
+use crate::node::{Finding, NodeDescriptor, NodeKind, Props};
+use crate::validate::ProblemCode;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -15,30 +16,36 @@ pub enum RegistryError {
     DuplicatePad { kind: String, pad: String },
 }
 
-struct Entry {
-    kind: Arc<dyn NodeKind>,
+struct Entry<S: ?Sized + 'static> {
+    kind: Arc<dyn NodeKind<S>>,
     validator: jsonschema::Validator,
 }
 
 /// Maps kind names to node kinds. Registration is explicit and fallible:
-/// a duplicate is an error, never a silent override.
-#[derive(Default)]
-pub struct Registry {
-    entries: BTreeMap<String, Entry>,
+/// a duplicate is an error, never a silent override. `S` is the media
+/// backend's segment builder (see [`crate::node::Runtime`]).
+pub struct Registry<S: ?Sized + 'static> {
+    entries: BTreeMap<String, Entry<S>>,
 }
 
-impl fmt::Debug for Registry {
+impl<S: ?Sized + 'static> Default for Registry<S> {
+    fn default() -> Self {
+        Self { entries: BTreeMap::new() }
+    }
+}
+
+impl<S: ?Sized + 'static> fmt::Debug for Registry<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry").field("kinds", &self.entries.keys().collect::<Vec<_>>()).finish()
     }
 }
 
-impl Registry {
+impl<S: ?Sized + 'static> Registry<S> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    pub fn register(&mut self, kind: Arc<dyn NodeKind>) -> Result<(), RegistryError> {
+    pub fn register(&mut self, kind: Arc<dyn NodeKind<S>>) -> Result<(), RegistryError> {
         let desc = kind.descriptor();
         if self.entries.contains_key(&desc.kind) {
             return Err(RegistryError::Duplicate(desc.kind.clone()));
@@ -54,7 +61,7 @@ impl Registry {
         Ok(())
     }
 
-    pub fn get(&self, kind: &str) -> Option<&Arc<dyn NodeKind>> {
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn NodeKind<S>>> {
         self.entries.get(kind).map(|e| &e.kind)
     }
 
@@ -80,17 +87,16 @@ impl Registry {
             .map(|(_, k)| k)
     }
 
-    /// Every problem with `props` for `kind`, as `(json_pointer, message)`.
-    /// Returns `None` for an unknown kind.
-    pub fn check_props(&self, kind: &str, props: &Props) -> Option<Vec<(String, String)>> {
+    /// Every problem with `props` for `kind`: the JSON Schema first, then the
+    /// kind's own checks on props the schema accepts. `None` for an unknown kind.
+    pub fn check_props(&self, kind: &str, props: &Props) -> Option<Vec<Finding>> {
         let entry = self.entries.get(kind)?;
         let instance = serde_json::Value::Object(props.clone());
-        let mut problems: Vec<(String, String)> =
-            entry.validator.iter_errors(&instance).map(|e| (e.instance_path.to_string(), e.to_string())).collect();
-        // Kind-specific checks only make sense on props the schema accepts.
-        if problems.is_empty() {
-            problems = entry.kind.check_props(props);
-        }
-        Some(problems)
+        let problems: Vec<Finding> = entry
+            .validator
+            .iter_errors(&instance)
+            .map(|e| Finding::new(&e.instance_path.to_string(), ProblemCode::InvalidProp, e.to_string()))
+            .collect();
+        if problems.is_empty() { Some(entry.kind.check_props(props)) } else { Some(problems) }
     }
 }

@@ -1,10 +1,16 @@
-//! Graph validation: every problem at once, each with where it is.
+//! Graph validation in two phases, every problem at once, each with where it is.
+//!
+//! *Structure*: ids, kinds, props against each kind's schema, pads, directions,
+//! media types (codecs included), double inputs, unlinked pads, cycles.
+//! *Context*: what each node needs from this machine (files, devices,
+//! elements, encoders, the platform), asked of each kind. Both phases run and
+//! report together, so a user fixes a graph in one round.
 //!
 //! Locations are JSON Pointers into the graph document (`/nodes/2/props/width`,
 //! `/links/0/to`), which read the same for a TOML file and a JSON request body.
 
 use crate::graph::{GraphSpec, PadRef};
-use crate::node::{PadDirection, PadSpec};
+use crate::node::{Finding, PadDirection, PadSpec};
 use crate::registry::Registry;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
@@ -28,6 +34,14 @@ pub enum ProblemCode {
     InputLinkedTwice,
     UnlinkedPad,
     Cycle,
+    /// Context: a file the node reads does not exist.
+    MissingFile,
+    /// Context: a media element the node needs is not installed.
+    MissingElement,
+    /// Context: a device, encoder or service is not usable on this machine.
+    Unavailable,
+    /// Context: the props ask for what this platform cannot do.
+    Unsupported,
 }
 
 /// One thing wrong with a graph.
@@ -110,8 +124,11 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Validates `spec` against `registry`, collecting every problem.
-pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph, ValidationErrors> {
+/// Validates `spec` against `registry` in both phases, collecting every problem.
+pub fn validate<S: ?Sized + 'static>(
+    spec: &GraphSpec,
+    registry: &Registry<S>,
+) -> Result<ValidatedGraph, ValidationErrors> {
     let mut problems = Vec::new();
     let mut push = |location: String, code: ProblemCode, message: String| {
         problems.push(Problem { location, code, message });
@@ -141,6 +158,13 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
             index.insert(&node.id, i);
         }
         match registry.check_props(&node.kind, &node.props) {
+            // Context checks need props the schema accepts.
+            Some(found) if found.is_empty() => {
+                let kind = registry.get(&node.kind).expect("checked above");
+                for f in kind.check_context(&node.props) {
+                    push_finding(&mut push, &at, &node.id, f);
+                }
+            }
             None => {
                 let hint = registry.suggest(&node.kind).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
                 push(
@@ -149,13 +173,9 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
                     format!("node `{}` has unknown kind `{}`{hint}", node.id, node.kind),
                 );
             }
-            Some(prop_problems) => {
-                for (pointer, message) in prop_problems {
-                    push(
-                        format!("{at}/props{pointer}"),
-                        ProblemCode::InvalidProp,
-                        format!("node `{}`: {message}", node.id),
-                    );
+            Some(found) => {
+                for f in found {
+                    push_finding(&mut push, &at, &node.id, f);
                 }
             }
         }
@@ -221,12 +241,12 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
         let [Some((from_node, from_pad)), Some((to_node, to_pad))] = ends else { continue };
         if let (Some(out), Some(inp)) =
             (pad_of(from_node, from_pad, PadDirection::Out), pad_of(to_node, to_pad, PadDirection::In))
-            && out.media != inp.media
+            && !inp.accepts(out.media)
         {
             push(
                 format!("/links/{li}"),
                 ProblemCode::MediaMismatch,
-                format!("`{}` produces {} but `{}` accepts {}", link.from, out.media, link.to, inp.media),
+                format!("`{}` produces {} but `{}` accepts {}", link.from, out.media, link.to, inp.accepted()),
             );
             continue;
         }
@@ -296,4 +316,36 @@ pub fn validate(spec: &GraphSpec, registry: &Registry) -> Result<ValidatedGraph,
     } else {
         Err(ValidationErrors { problems })
     }
+}
+
+fn push_finding(push: &mut impl FnMut(String, ProblemCode, String), at: &str, node: &str, f: Finding) {
+    // Props problems point into `props` (the root for a missing field); a
+    // context problem of the node as a whole points at the node.
+    let location = if f.pointer.is_empty() && f.code != ProblemCode::InvalidProp {
+        at.to_owned()
+    } else {
+        format!("{at}/props{}", f.pointer)
+    };
+    push(location, f.code, format!("node `{node}`: {}", f.message));
+}
+
+/// The context phase again, on a graph that validated earlier: what a node
+/// needs may have gone since (a file deleted, a device unplugged). The
+/// runtime calls this before every start.
+pub fn recheck_context<S: ?Sized + 'static>(
+    graph: &ValidatedGraph,
+    registry: &Registry<S>,
+) -> Result<(), ValidationErrors> {
+    let mut problems = Vec::new();
+    let mut push = |location: String, code: ProblemCode, message: String| {
+        problems.push(Problem { location, code, message });
+    };
+    for (i, node) in graph.spec().nodes.iter().enumerate() {
+        if let Some(kind) = registry.get(&node.kind) {
+            for f in kind.check_context(&node.props) {
+                push_finding(&mut push, &format!("/nodes/{i}"), &node.id, f);
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(ValidationErrors { problems }) }
 }

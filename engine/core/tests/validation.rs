@@ -1,10 +1,15 @@
 //! Validation of graphs against a registry of test kinds (no media stack needed).
 
 use clipshot_core::validate::validate;
-use clipshot_core::{GraphSpec, MediaType, NodeDescriptor, NodeKind, PadSpec, ProblemCode, Registry, RegistryError};
+use clipshot_core::{
+    Finding, GraphSpec, Implementation, MediaType, NodeDescriptor, NodeKind, PadSpec, ProblemCode, Props,
+    RegistryError, Runtime,
+};
 use proptest::prelude::*;
-use std::any::Any;
 use std::sync::Arc;
+
+/// The test backend: segments are nothing (nothing is built here).
+type Registry = clipshot_core::Registry<()>;
 
 #[derive(schemars::JsonSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,43 +25,94 @@ struct NoProps {}
 
 struct Kind(NodeDescriptor);
 
-impl NodeKind for Kind {
+impl NodeKind<()> for Kind {
     fn descriptor(&self) -> &NodeDescriptor {
         &self.0
     }
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn runtime(&self) -> Runtime<'_, ()> {
+        Runtime::Segment(&())
+    }
+}
+
+fn desc<P: schemars::JsonSchema>(kind: &str, summary: &str, pads: Vec<PadSpec>) -> NodeDescriptor {
+    NodeDescriptor::new::<P>(kind, summary, Implementation::Segment, pads)
+}
+
+#[derive(schemars::JsonSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FileProps {
+    path: String,
+}
+
+/// A source whose context check looks for its file, like `capture.file`.
+struct FileSource(NodeDescriptor);
+
+impl NodeKind<()> for FileSource {
+    fn descriptor(&self) -> &NodeDescriptor {
+        &self.0
+    }
+    fn check_context(&self, props: &Props) -> Vec<Finding> {
+        let path = props["path"].as_str().unwrap_or_default();
+        if std::path::Path::new(path).exists() {
+            Vec::new()
+        } else {
+            vec![Finding::new("/path", ProblemCode::MissingFile, format!("{path} does not exist"))]
+        }
+    }
+    fn runtime(&self) -> Runtime<'_, ()> {
+        Runtime::Segment(&())
     }
 }
 
 fn registry() -> Registry {
     let mut r = Registry::new();
     let kinds = [
-        NodeDescriptor::new::<SourceProps>(
+        desc::<SourceProps>(
             "capture.test",
             "source",
             vec![PadSpec::output("video", MediaType::RawVideo), PadSpec::output("audio", MediaType::RawAudio)],
         ),
-        NodeDescriptor::new::<NoProps>(
+        desc::<NoProps>(
             "encode.h264",
             "encoder",
             vec![
                 PadSpec::input("video", MediaType::RawVideo),
-                PadSpec::output("video", MediaType::EncodedVideo).required(true),
+                PadSpec::output("video", MediaType::H264).required(true),
             ],
         ),
-        NodeDescriptor::new::<NoProps>(
+        desc::<NoProps>(
+            "encode.aac",
+            "encoder",
+            vec![PadSpec::input("audio", MediaType::RawAudio), PadSpec::output("audio", MediaType::Aac).required(true)],
+        ),
+        desc::<NoProps>(
+            "encode.opus",
+            "encoder",
+            vec![
+                PadSpec::input("audio", MediaType::RawAudio),
+                PadSpec::output("audio", MediaType::Opus).required(true),
+            ],
+        ),
+        desc::<NoProps>(
             "replay.ring",
             "ring",
+            vec![PadSpec::input("video", MediaType::H264), PadSpec::input("audio", MediaType::Aac).required(false)],
+        ),
+        desc::<NoProps>(
+            "sink.file",
+            "file",
             vec![
-                PadSpec::input("video", MediaType::EncodedVideo),
-                PadSpec::input("audio", MediaType::EncodedAudio).required(false),
+                PadSpec::input("video", MediaType::H264),
+                PadSpec::input("audio", MediaType::Aac).or(MediaType::Opus).required(false),
             ],
         ),
     ];
     for k in kinds {
         r.register(Arc::new(Kind(k))).unwrap();
     }
+    let file = desc::<FileProps>("capture.file", "file", vec![PadSpec::output("audio", MediaType::RawAudio)]);
+    r.register(Arc::new(FileSource(file))).unwrap();
     r
 }
 
@@ -94,7 +150,7 @@ fn a_sound_graph_validates_in_topological_order() {
 #[test]
 fn duplicate_kinds_are_a_typed_error() {
     let mut r = registry();
-    let dup = NodeDescriptor::new::<NoProps>("replay.ring", "again", vec![]);
+    let dup = desc::<NoProps>("replay.ring", "again", vec![]);
     assert!(matches!(r.register(Arc::new(Kind(dup))), Err(RegistryError::Duplicate(k)) if k == "replay.ring"));
 }
 
@@ -187,7 +243,7 @@ to = "src.video"
 #[test]
 fn cycles_are_reported_with_their_nodes() {
     let mut r = registry();
-    let pass = NodeDescriptor::new::<NoProps>(
+    let pass = desc::<NoProps>(
         "filter.pass",
         "pass-through",
         vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("video", MediaType::RawVideo)],
@@ -211,6 +267,69 @@ to = "a.video"
     let errors = validate(&graph(text), &r).unwrap_err();
     let cycle = errors.problems.iter().find(|p| p.code == ProblemCode::Cycle).expect("a cycle");
     assert!(cycle.message.contains('a') && cycle.message.contains('b'), "{}", cycle.message);
+}
+
+#[test]
+fn codecs_are_part_of_the_media_type() {
+    // Opus into the MP4 ring is refused; the same encoder into a file sink is fine.
+    let text = r#"
+name = "codecs"
+[[nodes]]
+id = "src"
+kind = "capture.test"
+[[nodes]]
+id = "venc"
+kind = "encode.h264"
+[[nodes]]
+id = "opus"
+kind = "encode.opus"
+[[nodes]]
+id = "ring"
+kind = "replay.ring"
+[[links]]
+from = "src.video"
+to = "venc.video"
+[[links]]
+from = "src.audio"
+to = "opus.audio"
+[[links]]
+from = "venc.video"
+to = "ring.video"
+[[links]]
+from = "opus.audio"
+to = "ring.audio"
+"#;
+    let errors = validate(&graph(text), &registry()).unwrap_err();
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    let p = &errors.problems[0];
+    assert_eq!((p.code, p.location.as_str()), (ProblemCode::MediaMismatch, "/links/3"));
+    assert!(p.message.contains("audio/opus") && p.message.contains("audio/aac"), "{}", p.message);
+    let into_file = text.replace("kind = \"replay.ring\"", "kind = \"sink.file\"");
+    validate(&graph(&into_file), &registry()).unwrap();
+}
+
+#[test]
+fn context_problems_are_reported_with_the_structural_ones() {
+    let text = r#"
+name = "ctx"
+[[nodes]]
+id = "f"
+kind = "capture.file"
+props = { path = "/no/such/recording.mp4" }
+[[nodes]]
+id = "aenc"
+kind = "encode.aac"
+[[links]]
+from = "f.audio"
+to = "aenc.audio"
+[[links]]
+from = "aenc.audio"
+to = "ghost.audio"
+"#;
+    let errors = validate(&graph(text), &registry()).unwrap_err();
+    let found: Vec<(ProblemCode, &str)> = errors.problems.iter().map(|p| (p.code, p.location.as_str())).collect();
+    assert!(found.contains(&(ProblemCode::MissingFile, "/nodes/0/props/path")), "{found:?}");
+    assert!(found.contains(&(ProblemCode::MissingNode, "/links/1/to")), "{found:?}");
 }
 
 #[test]
