@@ -7,7 +7,18 @@
 use crate::mp4::{self, ClipInfo, ClipSource};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// A file name stem from the UTC time, unique within the process
+/// (`20261121-234501-042-7`): clips and recordings sort by when they began.
+pub fn timestamp_name() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let stamp = now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string());
+    format!("{stamp}-{:03}-{}", now.millisecond(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {

@@ -99,7 +99,15 @@ pub struct Snapshot {
     audio_config: Option<Arc<AudioTrackConfig>>,
     audio: Vec<Packet>,
     end_ns: i64,
+    /// What the clip covers (from its first keyframe).
     pub span: Span,
+    /// What was asked for.
+    pub asked: Span,
+    /// The oldest keyframe of the snapshot's epoch still in the ring.
+    pub epoch_start_ns: i64,
+    /// Whether the ring still holds video of an earlier epoch (a restart or
+    /// codec change came between): a clip never spans two.
+    pub earlier_epoch: bool,
 }
 
 impl Snapshot {
@@ -323,7 +331,9 @@ impl ReplayRing {
         };
         let video_config = epoch.video.clone().ok_or(SnapshotError::NoCodecConfig)?;
 
+        let earlier_epoch = all.iter().any(|g| g.epoch < epoch_id);
         let epoch_gops: Vec<&Arc<Gop>> = all.into_iter().filter(|g| g.epoch == epoch_id).collect();
+        let epoch_start_ns = epoch_gops[0].start_pts();
         let start_idx = epoch_gops.iter().rposition(|g| g.start_pts() <= span.start_ns).unwrap_or(0);
         let gops: Vec<Arc<Gop>> = epoch_gops[start_idx..]
             .iter()
@@ -351,6 +361,9 @@ impl ReplayRing {
             audio,
             end_ns: span.end_ns,
             span: Span { start_ns: video_start, end_ns: video_end.min(span.end_ns.max(video_start)) },
+            asked: span,
+            epoch_start_ns,
+            earlier_epoch,
         })
     }
 }
