@@ -5,7 +5,6 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -118,6 +117,17 @@ impl Config {
     pub fn token_path(&self) -> PathBuf {
         self.data_dir.join("api-token")
     }
+
+    /// What the engine needs of this configuration.
+    pub fn engine_settings(&self) -> clipshot_runtime::Settings {
+        clipshot_runtime::Settings {
+            data_dir: self.data_dir.clone(),
+            clips_dir: self.clips_dir(),
+            pipeline: self.pipeline.clone(),
+            clip_seconds: self.clip_seconds,
+            replay_seconds: self.replay_seconds,
+        }
+    }
 }
 
 /// Keys only `clipshot.toml`, the environment or flags may change: moving
@@ -187,9 +197,7 @@ impl Config {
             "replay_seconds" if self.replay_seconds.is_some_and(|s| !(1.0..=3600.0).contains(&s)) => {
                 Err("must be between 1 and 3600 seconds".into())
             }
-            "hotkey" if !self.hotkey.trim().is_empty() => global_hotkey::hotkey::HotKey::from_str(&self.hotkey)
-                .map(|_| ())
-                .map_err(|e| format!("`{}` is not a hotkey: {e}", self.hotkey)),
+            "hotkey" if !self.hotkey.trim().is_empty() => clipshot_runtime::hotkey::check_binding(&self.hotkey),
             "cors_origins" => {
                 for o in &self.cors_origins {
                     let ok = o.split_once("://").is_some_and(|(scheme, rest)| {
@@ -208,7 +216,7 @@ impl Config {
                 Some(h) => Err(format!("`{h}` is not a host name")),
                 None => Ok(()),
             },
-            "pipeline" => crate::presets::load(&self.pipeline).map(|_| ()).map_err(|e| e.to_string()),
+            "pipeline" => clipshot_runtime::presets::load(&self.pipeline).map(|_| ()).map_err(|e| e.to_string()),
             "log" => tracing_subscriber::EnvFilter::try_new(&self.log).map(|_| ()).map_err(|e| e.to_string()),
             "clips_dir" => match &self.clips_dir {
                 Some(d) if !d.is_absolute() => Err("must be an absolute path".into()),

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clipshot::config::{Config, Overrides};
-use clipshot_core::{GraphSpec, PadDirection, Registry, validate::validate};
+use clipshot_core::{GraphSpec, PadDirection, validate::validate};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -116,6 +116,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 writeln!(out, "{}", clip["path"].as_str().context("the daemon's answer has no path")?)?;
             }
+            // A clip that is not what was asked for says so, plainly (on stderr,
+            // so scripts that read the path keep working).
+            if let Some(short) = clip["shortfall"].as_str() {
+                let _ = writeln!(std::io::stderr(), "warning: {short}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipelines { command: PipelinesCommand::Validate { files } } => validate_files(&files),
@@ -123,15 +128,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn registry() -> anyhow::Result<Registry> {
-    clipshot_gst::init()?;
-    let mut registry = Registry::new();
-    clipshot_gst::register_builtin(&mut registry)?;
-    Ok(registry)
-}
-
 fn validate_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let registry = registry()?;
+    let registry = clipshot_runtime::registry()?;
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for file in files {
@@ -158,7 +156,7 @@ fn validate_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
 }
 
 fn print_nodes(json: bool) -> anyhow::Result<ExitCode> {
-    let registry = registry()?;
+    let registry = clipshot_runtime::registry()?;
     let mut out = std::io::stdout().lock();
     if json {
         let all: Vec<_> = registry.descriptors().collect();
@@ -166,11 +164,15 @@ fn print_nodes(json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for d in registry.descriptors() {
-        writeln!(out, "{}  {}", d.kind, d.summary)?;
+        let how = match d.implementation {
+            clipshot_core::Implementation::Segment => "",
+            clipshot_core::Implementation::Processor => " [processor]",
+        };
+        writeln!(out, "{}  {}{how}", d.kind, d.summary)?;
         for pad in &d.pads {
             let dir = if pad.direction == PadDirection::In { "in " } else { "out" };
             let req = if pad.required { "" } else { " (optional)" };
-            writeln!(out, "    {dir} {:<8} {}{req}", pad.name, pad.media)?;
+            writeln!(out, "    {dir} {:<8} {}{req}", pad.name, pad.accepted())?;
         }
         if let Some(props) = d.props_schema["properties"].as_object() {
             let names: Vec<String> = props

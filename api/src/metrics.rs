@@ -2,8 +2,8 @@
 //! `GET /api/v1/system/metrics`, both read from the same pipeline stats at
 //! request time (no background sampler to keep alive).
 
-use crate::engine::Engine;
 use clipshot_core::PipelineState;
+use clipshot_runtime::Engine;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use std::time::Duration;

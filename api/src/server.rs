@@ -1,7 +1,6 @@
 //! Assembles the HTTP service and runs the daemon.
 
 use crate::config::{Config, Overrides};
-use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDoc, Security};
 use crate::problem::Problem;
@@ -12,7 +11,11 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
-use clipshot_core::{Event, GraphSpec};
+use clipshot_core::GraphSpec;
+use clipshot_core::event::ClipSaved;
+use clipshot_runtime::Engine;
+use clipshot_runtime::recorder::ClipRecorder;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +47,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(pipelines::save))
         .routes(routes!(pipelines::replay))
         .routes(routes!(pipelines::add_marker))
+        .routes(routes!(pipelines::preview))
         .routes(routes!(nodes::list))
         .routes(routes!(nodes::get))
         .routes(routes!(capture::sources))
@@ -111,29 +115,14 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
 }
 
-/// Records every saved clip, whatever triggered it (hotkey, API, highlight):
-/// the row is written only now, after the file was renamed into place.
-fn spawn_clip_recorder(engine: &Engine, store: Store) {
-    let mut events = engine.events.subscribe(None).live;
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(stamped) => {
-                    if let Event::ClipSaved(saved) = &stamped.event {
-                        let trigger = serde_json::to_value(saved.trigger).unwrap_or_default();
-                        crate::metrics::clip_saved(trigger.as_str().unwrap_or("unknown"), saved.save_ms);
-                        if let Err(e) = store.record_clip(saved, None).await {
-                            tracing::error!(path = %saved.path, error = %e, "cannot record the clip");
-                        }
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "clip recorder fell behind the event bus");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
+/// Every saved clip, whatever triggered it (hotkey, API, highlight), becomes
+/// a row, written only after the file was renamed into place.
+impl ClipRecorder for Store {
+    async fn record(&self, saved: &ClipSaved) -> Result<(), String> {
+        let trigger = serde_json::to_value(saved.trigger).unwrap_or_default();
+        crate::metrics::clip_saved(trigger.as_str().unwrap_or("unknown"), saved.save_ms);
+        self.record_clip(saved, None).await.map(drop).map_err(|e| e.to_string())
+    }
 }
 
 /// Adds the pipelines saved through the API; starts those marked autostart.
@@ -184,8 +173,8 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
     let addr = listener.local_addr()?;
 
     let metrics = Arc::new(Metrics::install().map_err(anyhow::Error::msg)?);
-    let engine = Arc::new(Engine::new(config.clone())?);
-    spawn_clip_recorder(&engine, store.clone());
+    let engine = Arc::new(Engine::new(config.engine_settings())?);
+    clipshot_runtime::recorder::spawn(&engine, store.clone());
     let saved_pipelines = store.pipelines().await?;
     let started = {
         let engine = Arc::clone(&engine);
@@ -198,7 +187,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
     };
     let pipeline = started.context("the default pipeline did not start")?;
     let shared = Arc::new(parking_lot::RwLock::new(config.clone()));
-    let hotkey = crate::hotkey::start(Arc::clone(&engine), Arc::clone(&shared), &config.hotkey);
+    let hotkey = clipshot_runtime::hotkey::start(Arc::clone(&engine), &config.hotkey);
 
     let guard = Arc::new(Guard::new(token, addr.port(), &config.allowed_hosts, config.cors_origins.clone()));
     let state = AppState {
@@ -214,20 +203,33 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
 
     // Scripts (and the tests) read this line to find the daemon.
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
-    let url = format!("http://{addr}");
-    println!("ClipShot {} listening on {url}", env!("CARGO_PKG_VERSION"));
-    println!("  pipeline:  {} ({})", pipeline.id(), engine.fallback.read().as_deref().unwrap_or("as configured"));
-    println!("  health:    {url}/health");
-    println!("  API docs:  {url}/docs (authorize with the token)");
-    println!("  data dir:  {}", config.data_dir.display());
-    println!("  token:     {}", config.token_path().display());
-    println!("  save clip: clipshot clip --seconds 30");
+    banner(&addr, pipeline.id(), engine.fallback().as_deref(), &config);
 
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down");
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     store.close().await;
     Ok(())
+}
+
+/// Says where the daemon listens. Nothing printed may ever stop the daemon:
+/// a service manager or a launcher that read one line and closed the pipe
+/// turns `println!` into a panic, so write errors are ignored here.
+fn banner(addr: &SocketAddr, pipeline: &str, fallback: Option<&str>, config: &Config) {
+    let url = format!("http://{addr}");
+    let text = format!(
+        "ClipShot {} listening on {url}\n  pipeline:  {pipeline} ({})\n  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
+         health:    {url}/health\n  API docs:  {url}/docs (authorize with the token)\n  data dir:  {}\n  \
+         token:     {}\n  save clip: clipshot clip --seconds 30\n",
+        env!("CARGO_PKG_VERSION"),
+        fallback.unwrap_or("as configured"),
+        config.data_dir.display(),
+        config.token_path().display(),
+    );
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+        tracing::debug!("standard output is closed; the banner was not printed");
+    }
 }
 
 async fn shutdown_signal() {

@@ -76,6 +76,10 @@ pub struct Clip {
     pub missing: bool,
     pub span_start_ns: i64,
     pub span_end_ns: i64,
+    /// Seconds that were asked for (the clip covers `duration_s`).
+    pub asked_s: f64,
+    /// Why the clip covers less than was asked, when it does.
+    pub shortfall: Option<String>,
     pub save_ms: f64,
     #[serde(skip)]
     pub session: String,
@@ -123,6 +127,8 @@ fn clip_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Clip> {
         path,
         span_start_ns: row.try_get("span_start_ns")?,
         span_end_ns: row.try_get("span_end_ns")?,
+        asked_s: row.try_get::<Option<f64>, _>("asked_s")?.unwrap_or(row.try_get("duration_s")?),
+        shortfall: row.try_get("shortfall")?,
         save_ms: row.try_get("save_ms")?,
         session: row.try_get("session")?,
     })
@@ -234,9 +240,9 @@ impl Store {
         Ok(Self { pool, session: uuid::Uuid::new_v4().to_string() })
     }
 
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// Answers with the SQLite library's version: a liveness check that says something.
+    pub async fn sqlite_version(&self) -> Result<String> {
+        Ok(sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&self.pool).await?)
     }
 
     /// Records a clip whose file is complete. Idempotent by path: the event
@@ -249,8 +255,9 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("clip path {} has no name", saved.path)))?;
         sqlx::query(
             "INSERT INTO clips (id, pipeline, path, title, trigger_kind, created_at, duration_s, size_bytes,
-                video_codec, audio_codec, session, span_start_ns, span_end_ns, save_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                video_codec, audio_codec, session, span_start_ns, span_end_ns, save_ms,
+                asked_start_ns, asked_end_ns, asked_s, shortfall)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (path) DO UPDATE SET title = COALESCE(excluded.title, clips.title)",
         )
         .bind(&id)
@@ -267,6 +274,10 @@ impl Store {
         .bind(saved.span_start_ns)
         .bind(saved.span_end_ns)
         .bind(saved.save_ms)
+        .bind(saved.asked_start_ns)
+        .bind(saved.asked_end_ns)
+        .bind(saved.asked_s)
+        .bind(&saved.shortfall)
         .execute(&self.pool)
         .await?;
         self.clip(&id).await?.ok_or_else(|| StoreError::Corrupt(format!("clip {id} vanished after insert")))

@@ -216,7 +216,11 @@ async fn pipelines_are_created_validated_controlled_and_persisted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    assert_eq!(api.json("/api/v1/pipelines/spare", 200).await["graph"]["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        api.json("/api/v1/pipelines/spare", 200).await["graph"]["nodes"].as_array().unwrap().len(),
+        5,
+        "the preset with its preview node"
+    );
 
     // The default pipeline: markers, the timeline, a marker save, stop and start.
     daemon.wait_for_ring(2.0).await;

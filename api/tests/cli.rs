@@ -78,7 +78,7 @@ fn every_shipped_preset_validates() {
     assert!(out.status.success(), "{text}");
     assert_eq!(text.lines().filter(|l| l.ends_with(": ok")).count(), files.len(), "{text}");
     // And the binary carries the same presets it lists.
-    for (name, body) in clipshot::presets::PRESETS {
+    for (name, body) in clipshot_runtime::presets::PRESETS {
         let on_disk = std::fs::read_to_string(presets.join(format!("{name}.toml"))).unwrap();
         assert_eq!(&on_disk, body);
     }
@@ -114,9 +114,11 @@ fn nodes_lists_every_kind_with_pads_and_props() {
         "encode.opus",
         "replay.ring",
         "sink.file",
+        "video.preview",
     ] {
         assert!(text.contains(kind), "{kind} missing from:\n{text}");
     }
+    assert!(text.contains("video.preview") && text.contains("[processor]"), "{text}");
     assert!(text.contains("max_seconds=30"), "{text}");
     let json = clipshot(dir.path(), &["nodes", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -142,4 +144,51 @@ fn a_bad_configuration_is_a_readable_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid configuration") && err.contains("port"), "{err}");
+}
+
+/// The graph of the engine-runtime issue: three problems only this machine
+/// can tell (a file that is not there, an encoder that is not installed) or
+/// that the codecs tell (Opus cannot go into the MP4 ring).
+pub const CONTEXT_PROBLEMS: &str = r#"
+name = "ctx"
+[[nodes]]
+id = "file"
+kind = "capture.file"
+props = { path = "/no/such/gameplay.mp4" }
+[[nodes]]
+id = "venc"
+kind = "encode.h264"
+props = { encoder = "nvenc" }
+[[nodes]]
+id = "opus"
+kind = "encode.opus"
+[[nodes]]
+id = "ring"
+kind = "replay.ring"
+[[links]]
+from = "file.video"
+to = "venc.video"
+[[links]]
+from = "file.audio"
+to = "opus.audio"
+[[links]]
+from = "venc.video"
+to = "ring.video"
+[[links]]
+from = "opus.audio"
+to = "ring.audio"
+"#;
+
+#[test]
+fn validate_reports_structure_and_context_problems_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ctx.toml");
+    std::fs::write(&file, CONTEXT_PROBLEMS).unwrap();
+    let out = clipshot(dir.path(), &["pipelines", "validate", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("3 problem(s)"), "{text}");
+    assert!(text.contains("/nodes/0/props/path") && text.contains("/no/such/gameplay.mp4"), "{text}");
+    assert!(text.contains("/nodes/1/props/encoder") && text.contains("nvenc"), "{text}");
+    assert!(text.contains("/links/3") && text.contains("audio/opus"), "{text}");
 }

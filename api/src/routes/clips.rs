@@ -189,7 +189,7 @@ pub fn thumbnail_path(state: &AppState, id: &str) -> std::path::PathBuf {
 pub async fn make_thumbnail(state: &AppState, clip: &Clip) -> Result<Vec<u8>, Problem> {
     let (file, path) = (clip.file(), thumbnail_path(state, &clip.id));
     blocking(move || {
-        let jpeg = clipshot_gst::inspect::thumbnail(&file, 320).map_err(|e| {
+        let jpeg = clipshot_runtime::media::thumbnail(&file, 320).map_err(|e| {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "undecodable", format!("cannot make a thumbnail: {e}"))
         })?;
         if let Some(dir) = path.parent() {

@@ -63,7 +63,7 @@ pub async fn patch(
     state.store.set_setting(SETTINGS_KEY, &saved).await?;
 
     *state.config.write() = next.clone();
-    state.engine.reconfigure(&next);
+    state.engine.reconfigure(next.engine_settings());
     state.guard.set_allowed(&next.allowed_hosts, next.cors_origins.clone());
     if next.hotkey != current.hotkey {
         let hotkey = std::sync::Arc::clone(&state.hotkey);
@@ -72,7 +72,7 @@ pub async fn patch(
     }
     let mut keys: Vec<String> = patch.keys().cloned().collect();
     keys.sort();
-    state.engine.events.emit(Event::ConfigChanged { keys: keys.clone() });
+    state.engine.events().emit(Event::ConfigChanged { keys: keys.clone() });
     let restart = keys.into_iter().filter(|k| NEEDS_RESTART.contains(&k.as_str())).collect();
     Ok(Json(view(next, restart)))
 }

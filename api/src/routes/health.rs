@@ -1,10 +1,10 @@
 //! `GET /health`: liveness for scripts and frontends (no token needed).
 
 use super::AppState;
-use crate::hotkey::HotkeyStatus;
 use axum::Json;
 use axum::extract::State;
 use clipshot_core::PipelineState;
+use clipshot_runtime::HotkeyStatus;
 use serde::Serialize;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,6 +35,6 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         pipelines,
         hotkey: state.hotkey.lock().status(),
-        fallback: state.engine.fallback.read().clone(),
+        fallback: state.engine.fallback(),
     })
 }

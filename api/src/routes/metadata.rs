@@ -52,7 +52,7 @@ pub async fn measure(state: &AppState, clip: &Clip) -> Result<(), Problem> {
     let file = clip.file();
     let info = blocking(move || {
         let size = std::fs::metadata(&file).map(|m| m.len() as i64).ok();
-        clipshot_gst::inspect::media_info(&file).map(|i| (i, size))
+        clipshot_runtime::media::media_info(&file).map(|i| (i, size))
     })
     .await?
     .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "undecodable", e.to_string()))?;

@@ -12,12 +12,11 @@ pub mod pipelines;
 pub mod system;
 
 use crate::config::SharedConfig;
-use crate::engine::Engine;
-use crate::hotkey::Hotkey;
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 use crate::security::Guard;
 use crate::store::Store;
+use clipshot_runtime::{Engine, Hotkey};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -2,16 +2,16 @@
 //! saves, the ring's timeline and markers.
 
 use super::{AppState, blocking};
-use crate::engine::{EngineError, PipelineSummary};
-use crate::presets::PRESETS;
 use crate::problem::{ApiJson, Problem};
 use crate::store::{Clip, SavedPipeline, StoredMarker};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use clipshot_core::{GraphSpec, Trigger};
-use clipshot_gst::{Pipeline, PipelineStats, SaveError, SaveRequest, SaveSpan};
 use clipshot_replay::RingStats;
+use clipshot_runtime::presets::PRESETS;
+use clipshot_runtime::{EngineError, Pipeline, PipelineStats, PipelineSummary, SaveError, SaveRequest, SaveSpan};
 use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -105,7 +105,11 @@ fn engine_problem(e: EngineError) -> Problem {
     match e {
         EngineError::Invalid(errors) => graph_problems(&errors, "/graph"),
         EngineError::Exists(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        EngineError::Build(clipshot_runtime::BuildError::Invalid(errors)) => graph_problems(&errors, "/graph"),
         EngineError::Build(_) => Problem::new(StatusCode::CONFLICT, "cannot-start", e.to_string()),
+        EngineError::DefaultPipeline => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        EngineError::NoPipeline(_) => Problem::not_found(e.to_string()),
+        EngineError::Save(e) => save_problem(e),
         other => Problem::internal(other.to_string()),
     }
 }
@@ -157,6 +161,7 @@ pub async fn create(
     blocking(move || {
         let p = engine.add(&spec_for_engine)?;
         if start && let Err(e) = engine.start(&p) {
+            // Never started, never the default: removing it cannot fail.
             let _ = engine.remove(p.id());
             return Err(e);
         }
@@ -175,12 +180,9 @@ pub async fn create(
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
     find(&state, &id)?;
-    if state.engine.is_default(&id) {
-        return Err(Problem::new(StatusCode::CONFLICT, "conflict", "the default pipeline cannot be deleted"));
-    }
     let engine = Arc::clone(&state.engine);
     let key = id.clone();
-    blocking(move || engine.remove(&key)).await?;
+    blocking(move || engine.remove(&key)).await?.map_err(engine_problem)?;
     state.store.delete_pipeline(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -295,7 +297,8 @@ pub async fn save(
         None => SaveSpan::Last { seconds, post_seconds: body.post_seconds },
     };
     let request = SaveRequest { ring: None, span, trigger: Trigger::Api };
-    let clip = blocking(move || p.save(&request)).await?.map_err(save_problem)?;
+    let engine = Arc::clone(&state.engine);
+    let clip = blocking(move || engine.save(Some(p.id()), &request)).await?.map_err(engine_problem)?;
     let clip = state.store.record_clip(&clip.event(), body.title.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(clip)))
 }
@@ -400,4 +403,30 @@ pub async fn add_marker(
     let label = body.label;
     let marker = blocking(move || p.add_marker(None, at, label)).await?.map_err(save_problem)?;
     Ok((StatusCode::CREATED, Json(state.store.add_marker(&id, &marker).await?)))
+}
+
+/// The live preview: the newest frame of the pipeline's `video.preview`
+/// node, as a JPEG. Poll it (the shipped presets refresh it twice a second).
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/preview", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, description = "The newest preview frame", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, description = "No such pipeline, or it has no `video.preview` node", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No frame has reached the preview yet (the pipeline is starting or stopped)", body = Problem, content_type = "application/problem+json")))]
+pub async fn preview(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let p = find(&state, &id)?;
+    let has_preview = p.graph().spec().nodes.iter().any(|n| n.kind == "video.preview");
+    if !has_preview {
+        return Err(Problem::not_found(format!("pipeline `{id}` has no `video.preview` node")));
+    }
+    let image = p.image(None).ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no-preview-yet",
+            format!("pipeline `{id}` has not shown a frame yet"),
+        )
+    })?;
+    Ok((
+        [(header::CONTENT_TYPE, image.content_type.clone()), (header::CACHE_CONTROL, "no-store".to_owned())],
+        image.data.to_vec(),
+    )
+        .into_response())
 }

@@ -1,7 +1,6 @@
 //! `/api/v1/system`: component health, metrics and the event stream; `/metrics`.
 
 use super::{AppState, blocking};
-use crate::events::Stamped;
 use crate::metrics::SystemMetrics;
 use crate::problem::Problem;
 use axum::Json;
@@ -10,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use clipshot_core::PipelineState;
+use clipshot_runtime::Stamped;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,24 +21,31 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComponentHealth {
-    /// `ok`, `degraded`, `down`, or `disabled` (the hotkey without a display).
+    /// `ok`, `degraded`, `down`, `disabled` (the hotkey without a display),
+    /// or `not_installed` (a subsystem this build does not have yet).
     pub status: &'static str,
     pub detail: Option<String>,
+    /// The component's own version, where it has one.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SystemHealth {
-    /// The worst status of the components.
+    /// The worst status of the components that exist.
     pub status: &'static str,
+    /// The daemon's version.
+    pub version: &'static str,
     pub pipelines: ComponentHealth,
     pub database: ComponentHealth,
+    /// Highlight detection (ONNX Runtime): `not_installed` until it exists.
     pub ai_runtime: ComponentHealth,
+    /// Plugin host: `not_installed` until it exists.
     pub plugins: ComponentHealth,
     pub hotkey: ComponentHealth,
 }
 
 fn component(status: &'static str, detail: Option<String>) -> ComponentHealth {
-    ComponentHealth { status, detail }
+    ComponentHealth { status, detail, version: None }
 }
 
 /// Health of each component.
@@ -48,12 +55,12 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
     let list = state.engine.list();
     let failing: Vec<_> = list.iter().filter(|p| p.state == PipelineState::Error).map(|p| p.id.clone()).collect();
     let pipelines = if failing.is_empty() {
-        component("ok", state.engine.fallback.read().clone())
+        component("ok", state.engine.fallback())
     } else {
         component("degraded", Some(format!("in error: {}", failing.join(", "))))
     };
-    let database = match state.store.ping().await {
-        Ok(()) => component("ok", None),
+    let database = match state.store.sqlite_version().await {
+        Ok(version) => ComponentHealth { version: Some(format!("SQLite {version}")), ..component("ok", None) },
         Err(e) => component("down", Some(e.to_string())),
     };
     let hotkey = state.hotkey.lock().status();
@@ -67,12 +74,15 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
     } else {
         "ok"
     };
+    // Never claim what is not there: these subsystems are not built yet.
+    let not_installed = |what: &str| component("not_installed", Some(format!("{what} is not part of this build yet")));
     Json(SystemHealth {
         status,
+        version: env!("CARGO_PKG_VERSION"),
         pipelines,
         database,
-        ai_runtime: component("ok", Some("no model loaded".into())),
-        plugins: component("ok", Some("no plugins loaded".into())),
+        ai_runtime: not_installed("highlight detection (ONNX Runtime)"),
+        plugins: not_installed("the plugin host"),
         hotkey,
     })
 }
@@ -133,7 +143,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, Query(q):
         q.types.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
     );
     let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    let sub = state.engine.events.subscribe(after);
+    let sub = state.engine.events().subscribe(after);
     let gap = |n: u64| SseEvent::default().event("stream.gap").data(format!("{{\"missed\":{n}}}"));
     let head: Vec<Result<SseEvent, Infallible>> = (sub.missed > 0)
         .then(|| gap(sub.missed))

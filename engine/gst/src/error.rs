@@ -9,8 +9,10 @@ pub enum BuildError {
     MissingElement { node: String, element: String, hint: String },
     #[error("node `{node}`: {message}")]
     Node { node: String, message: String },
-    #[error("node `{node}` ({kind}) is not a GStreamer node kind")]
-    NotGstKind { node: String, kind: String },
+    /// The context the graph needs is gone (a file deleted, a device
+    /// unplugged, an encoder lost): every problem, as validation reports them.
+    #[error("{0}")]
+    Invalid(clipshot_core::ValidationErrors),
     #[error("cannot link `{from}` to `{to}`: {reason}")]
     Link { from: String, to: String, reason: String },
     #[error("the pipeline did not start: {0}")]

@@ -1,83 +1,101 @@
-//! Built-in node kinds, one module per domain. Each kind is a props type
-//! (serde + JSON Schema, the same type for validation and building) and a
-//! build function that adds GStreamer elements to the pipeline and returns the
-//! pads that the graph's links connect.
-
-mod audio;
-mod capture;
-mod encode;
-mod replay;
-mod sink;
+//! The GStreamer side of the node contract: a kind that builds into a
+//! *segment* of elements. A kind is a props type plus an `impl Node` (what it
+//! declares, from the core) and an `impl Segment` (which elements it needs and
+//! how it adds them); [`segment`] turns that into a registry entry.
 
 use crate::error::BuildError;
 use crate::pipeline::PipelineOptions;
-use crate::ring_sink::RingNode;
-use clipshot_core::{NodeDescriptor, NodeKind, Props, Registry, RegistryError};
+use crate::replay::RingNode;
+use clipshot_core::node::{check_typed, parse_props};
+use clipshot_core::{Finding, Implementation, Node, NodeDescriptor, NodeKind, ProblemCode, Props, Runtime};
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use serde::de::DeserializeOwned;
-use std::any::Any;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
-pub(crate) type BuildFn = fn(&Props, &mut BuildCtx<'_>) -> Result<Built, BuildError>;
+/// The registry as the engine uses it: segments are GStreamer builders.
+pub type Registry = clipshot_core::Registry<dyn BuildSegment>;
 
-/// A node kind realised with GStreamer elements.
-pub struct GstNodeKind {
+/// A static kind realised with GStreamer elements.
+pub trait Segment: Node {
+    /// The element factories these props need; the context phase of
+    /// validation reports each one that is not installed.
+    fn elements(props: &Self::Props) -> Vec<&'static str>;
+
+    /// Adds the elements to the pipeline and returns the pads the graph links.
+    fn build(props: Self::Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>;
+}
+
+/// The object-safe builder the runtime calls (what [`Runtime::Segment`] holds).
+pub trait BuildSegment: Send + Sync {
+    fn build(&self, props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>;
+}
+
+/// The registry entry of a [`Segment`].
+pub struct SegmentKind<N> {
     descriptor: NodeDescriptor,
-    build: BuildFn,
+    kind: PhantomData<fn() -> N>,
 }
 
-impl std::fmt::Debug for GstNodeKind {
+impl<N> std::fmt::Debug for SegmentKind<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GstNodeKind").field("kind", &self.descriptor.kind).finish()
+        f.debug_struct("SegmentKind").field("kind", &self.descriptor.kind).finish()
     }
 }
 
-impl GstNodeKind {
-    pub(crate) fn new(descriptor: NodeDescriptor, build: BuildFn) -> Arc<Self> {
-        Arc::new(Self { descriptor, build })
-    }
+/// Wraps a static segment kind for [`Registry::register`].
+pub fn segment<N: Segment>() -> Arc<SegmentKind<N>> {
+    Arc::new(SegmentKind {
+        descriptor: NodeDescriptor::new::<N::Props>(N::KIND, N::SUMMARY, Implementation::Segment, N::pads()),
+        kind: PhantomData,
+    })
+}
 
-    pub(crate) fn build(&self, props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-        (self.build)(props, ctx)
+impl<N: Segment> BuildSegment for SegmentKind<N> {
+    fn build(&self, props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        let props = parse_props(props).map_err(|e| ctx.error(e))?;
+        N::build(props, ctx)
     }
 }
 
-impl NodeKind for GstNodeKind {
+impl<N: Segment> NodeKind<dyn BuildSegment> for SegmentKind<N> {
     fn descriptor(&self) -> &NodeDescriptor {
         &self.descriptor
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn check_props(&self, props: &Props) -> Vec<Finding> {
+        check_typed(props, N::check_props)
     }
-}
 
-/// Registers every built-in kind: the one visible list of what ships.
-pub fn register_builtin(registry: &mut Registry) -> Result<(), RegistryError> {
-    for kind in [
-        capture::test(),
-        capture::screen(),
-        capture::file(),
-        audio::system(),
-        audio::mic(),
-        audio::test(),
-        encode::h264(),
-        encode::aac(),
-        encode::opus(),
-        replay::ring(),
-        sink::file(),
-    ] {
-        registry.register(kind)?;
+    fn check_context(&self, props: &Props) -> Vec<Finding> {
+        check_typed(props, |p: &N::Props| {
+            let mut found: Vec<Finding> = N::elements(p)
+                .into_iter()
+                .filter(|f| gst::ElementFactory::find(f).is_none())
+                .map(|f| {
+                    Finding::new(
+                        "",
+                        ProblemCode::MissingElement,
+                        format!("GStreamer element `{f}` is not installed{}", install_hint(f)),
+                    )
+                })
+                .collect();
+            found.extend(N::check_context(p));
+            found
+        })
     }
-    Ok(())
+
+    fn runtime(&self) -> Runtime<'_, dyn BuildSegment> {
+        Runtime::Segment(self)
+    }
 }
 
 /// What a node's build produced: the pads the graph links, and what the
 /// runtime needs to know about the node.
 #[derive(Default)]
-pub(crate) struct Built {
+pub struct Built {
     pub inputs: HashMap<String, gst::Pad>,
     pub outputs: HashMap<String, gst::Pad>,
     /// The encoder element chosen, for stats.
@@ -90,7 +108,17 @@ pub(crate) struct Built {
     pub resources: Vec<Box<dyn Send>>,
     /// Bytes the node's source copies before GStreamer sees them (reported
     /// in the node's `bytes_copied`).
-    pub bytes_copied: Option<Arc<std::sync::atomic::AtomicU64>>,
+    pub bytes_copied: Option<Arc<AtomicU64>>,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("inputs", &self.inputs.keys().collect::<Vec<_>>())
+            .field("outputs", &self.outputs.keys().collect::<Vec<_>>())
+            .field("encoder", &self.encoder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Built {
@@ -118,7 +146,7 @@ fn static_pad(element: &gst::Element, name: &str) -> Result<gst::Pad, BuildError
 }
 
 /// What a build function may use.
-pub(crate) struct BuildCtx<'a> {
+pub struct BuildCtx<'a> {
     pub pipeline: &'a gst::Pipeline,
     pub node: &'a str,
     pub options: &'a PipelineOptions,
@@ -131,12 +159,13 @@ pub(crate) struct BuildCtx<'a> {
     pub existing_ring: Option<Arc<RingNode>>,
 }
 
-impl BuildCtx<'_> {
-    pub fn props<P: DeserializeOwned>(&self, props: &Props) -> Result<P, BuildError> {
-        serde_json::from_value(serde_json::Value::Object(props.clone()))
-            .map_err(|e| BuildError::Node { node: self.node.to_owned(), message: format!("invalid props: {e}") })
+impl std::fmt::Debug for BuildCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildCtx").field("node", &self.node).finish_non_exhaustive()
     }
+}
 
+impl BuildCtx<'_> {
     pub fn is_linked(&self, output: &str) -> bool {
         self.linked_outputs.iter().any(|p| p == output)
     }
@@ -174,14 +203,7 @@ impl BuildCtx<'_> {
 
     /// Links elements in a row.
     pub fn chain(&self, elements: &[&gst::Element]) -> Result<(), BuildError> {
-        for pair in elements.windows(2) {
-            pair[0].link(pair[1]).map_err(|_| BuildError::Link {
-                from: pair[0].name().to_string(),
-                to: pair[1].name().to_string(),
-                reason: "incompatible caps".into(),
-            })?;
-        }
-        Ok(())
+        chain(elements)
     }
 
     pub fn error(&self, message: impl std::fmt::Display) -> BuildError {
@@ -189,20 +211,34 @@ impl BuildCtx<'_> {
     }
 }
 
+/// Links elements in a row.
+pub(crate) fn chain(elements: &[&gst::Element]) -> Result<(), BuildError> {
+    for pair in elements.windows(2) {
+        pair[0].link(pair[1]).map_err(|_| BuildError::Link {
+            from: pair[0].name().to_string(),
+            to: pair[1].name().to_string(),
+            reason: "incompatible caps".into(),
+        })?;
+    }
+    Ok(())
+}
+
 /// Which Debian package ships an element, for a useful error.
-fn install_hint(factory: &str) -> String {
+pub(crate) fn install_hint(factory: &str) -> String {
     let package = match factory {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "avenc_aac" => "gstreamer1.0-libav",
-        "h264parse" | "openh264enc" | "voaacenc" | "nvh264enc" => "gstreamer1.0-plugins-bad",
-        "ximagesrc" | "pulsesrc" | "mp4mux" | "matroskamux" | "aacparse" => "gstreamer1.0-plugins-good",
+        "h264parse" | "openh264enc" | "voaacenc" | "nvh264enc" | "opusparse" => "gstreamer1.0-plugins-bad",
+        "ximagesrc" | "pulsesrc" | "mp4mux" | "matroskamux" | "aacparse" | "jpegenc" => "gstreamer1.0-plugins-good",
         "pipewiresrc" => "gstreamer1.0-pipewire",
+        "videotestsrc" | "audiotestsrc" | "videoconvert" | "videoscale" | "videorate" | "audioconvert"
+        | "audioresample" | "appsink" | "appsrc" | "opusenc" | "decodebin" => "gstreamer1.0-plugins-base",
         _ => return String::new(),
     };
     format!(" (install the `{package}` package)")
 }
 
-/// Props schema helpers shared by several kinds.
+/// The frame rate most kinds default to.
 pub(crate) fn default_fps() -> u32 {
     60
 }

@@ -11,14 +11,24 @@ use clipshot_gst::{Pipeline, PipelineOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn start_error(source_props: &str) -> String {
-    let registry = common::registry();
+fn screen_graph(source_props: &str) -> GraphSpec {
     let toml = common::graph_from(&format!("kind = \"capture.screen\"\nprops = {source_props}"), 5.0)
         // The screen has no audio: drop the audio branch.
         .replacen("[[links]]\n        from = \"src.audio\"\n        to = \"aenc.audio\"", "", 1)
         .replacen("[[nodes]]\n        id = \"aenc\"\n        kind = \"encode.aac\"", "", 1)
         .replacen("[[links]]\n        from = \"aenc.audio\"\n        to = \"ring.audio\"", "", 1);
-    let graph = clipshot_core::validate::validate(&GraphSpec::from_toml(&toml).unwrap(), &registry).unwrap();
+    GraphSpec::from_toml(&toml).unwrap()
+}
+
+/// What validation says of props that this platform cannot serve.
+fn validation_error(source_props: &str) -> String {
+    let errors = clipshot_core::validate::validate(&screen_graph(source_props), &common::registry()).unwrap_err();
+    errors.to_string()
+}
+
+fn start_error(source_props: &str) -> String {
+    let registry = common::registry();
+    let graph = clipshot_core::validate::validate(&screen_graph(source_props), &registry).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let options = PipelineOptions {
         data_dir: dir.path().to_owned(),
@@ -43,9 +53,10 @@ fn backends_this_machine_lacks_fail_with_the_reason() {
     assert!(err.contains("pipewire_node"), "the error says what else to do: {err}");
     assert!(started.elapsed() < Duration::from_secs(30), "no portal must not mean a long wait");
 
-    let err = start_error(r#"{ backend = "wgc" }"#);
-    assert!(err.contains("only available on Windows"), "{err}");
+    // Props the platform cannot serve are found before anything starts.
+    let err = validation_error(r#"{ backend = "wgc" }"#);
+    assert!(err.contains("/nodes/0/props/backend") && err.contains("Windows only"), "{err}");
 
-    let err = start_error(r#"{ backend = "wgc", region = { x = 0, y = 0, width = 64, height = 64 } }"#);
-    assert!(err.contains("X11 backend only"), "{err}");
+    let err = validation_error(r#"{ backend = "wgc", region = { x = 0, y = 0, width = 64, height = 64 } }"#);
+    assert!(err.contains("/nodes/0/props/region") && err.contains("X11 backend only"), "{err}");
 }

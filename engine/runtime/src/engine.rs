@@ -1,18 +1,36 @@
-//! The daemon's engine: the node registry, the pipelines it runs and the
-//! event bus that fans engine events out to logs and API subscribers.
+//! The engine: the node registry, the pipelines it runs and their rules
+//! (which one is the default, what can be removed), the one save path every
+//! trigger goes through, and the event bus.
 
-use crate::config::Config;
-pub use crate::events::EventBus;
+use crate::events::EventBus;
 use crate::presets;
-use clipshot_core::{GraphSpec, PipelineState, Registry, validate::validate};
-use clipshot_gst::{Pipeline, PipelineOptions};
+use clipshot_core::validate::validate;
+use clipshot_core::{EventSink, GraphSpec, PipelineState, ValidatedGraph, ValidationErrors};
+use clipshot_gst::{Pipeline, PipelineOptions, Registry, SaveRequest, SavedClip};
 use clipshot_replay::RingConfig;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// What the engine needs of the configuration; front ends map their own
+/// configuration onto it and hand it over again when it changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Database, token, recordings, the portal's restore token.
+    pub data_dir: PathBuf,
+    pub clips_dir: PathBuf,
+    /// The default pipeline: a preset name or a TOML file.
+    pub pipeline: String,
+    /// Seconds a hotkey or CLI save takes by default.
+    pub clip_seconds: f64,
+    /// Seconds every replay ring holds; each graph's own value when `None`.
+    pub replay_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineSummary {
     pub id: String,
     pub name: String,
@@ -27,23 +45,39 @@ pub enum EngineError {
     #[error(transparent)]
     Preset(#[from] presets::PresetError),
     #[error("{0}")]
-    Invalid(#[from] clipshot_core::ValidationErrors),
+    Invalid(#[from] ValidationErrors),
     #[error(transparent)]
     Build(#[from] clipshot_gst::BuildError),
     #[error(transparent)]
     Registry(#[from] clipshot_core::RegistryError),
     #[error("a pipeline `{0}` exists already")]
     Exists(String),
+    #[error("no pipeline `{0}`")]
+    NoPipeline(String),
+    #[error("the default pipeline cannot be removed")]
+    DefaultPipeline,
+    #[error(transparent)]
+    Save(#[from] clipshot_gst::SaveError),
+}
+
+/// The registry every front end and every pipeline uses: GStreamer's
+/// built-in kinds, then the processor kinds (and, later, plugins).
+pub fn registry() -> Result<Registry, EngineError> {
+    clipshot_gst::init()?;
+    let mut registry = Registry::new();
+    clipshot_gst::register_builtin(&mut registry)?;
+    registry.register(clipshot_core::processor::<clipshot_preview::Preview>())?;
+    Ok(registry)
 }
 
 pub struct Engine {
-    pub registry: Arc<Registry>,
-    pub events: Arc<EventBus>,
+    registry: Arc<Registry>,
+    events: Arc<EventBus>,
     pipelines: RwLock<BTreeMap<String, Arc<Pipeline>>>,
     default: RwLock<Option<String>>,
-    config: RwLock<Config>,
+    settings: RwLock<Settings>,
     /// Why the default pipeline is not the configured one, if it is not.
-    pub fallback: RwLock<Option<String>>,
+    fallback: RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -52,46 +86,56 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Whether an X display can be reached, and if not, why.
-pub fn probe_display() -> Result<String, String> {
-    let Some(display) = std::env::var_os("DISPLAY").filter(|d| !d.is_empty()) else {
-        return Err("no display ($DISPLAY is not set)".into());
-    };
-    let display = display.to_string_lossy().into_owned();
-    x11rb::connect(Some(&display)).map(|_| display.clone()).map_err(|e| format!("cannot open display {display}: {e}"))
-}
-
 fn uses_screen(spec: &GraphSpec) -> bool {
     spec.nodes.iter().any(|n| n.kind == "capture.screen")
 }
 
 impl Engine {
-    pub fn new(config: Config) -> Result<Self, EngineError> {
-        clipshot_gst::init()?;
-        let mut registry = Registry::new();
-        clipshot_gst::register_builtin(&mut registry)?;
+    pub fn new(settings: Settings) -> Result<Self, EngineError> {
         Ok(Self {
-            registry: Arc::new(registry),
+            registry: Arc::new(registry()?),
             events: Arc::new(EventBus::new()),
             pipelines: RwLock::new(BTreeMap::new()),
             default: RwLock::new(None),
-            config: RwLock::new(config),
+            settings: RwLock::new(settings),
             fallback: RwLock::new(None),
         })
     }
 
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
+    }
+
+    /// Why the default pipeline is a fallback, when it is.
+    pub fn fallback(&self) -> Option<String> {
+        self.fallback.read().clone()
+    }
+
+    pub fn clip_seconds(&self) -> f64 {
+        self.settings.read().clip_seconds
+    }
+
+    /// Both phases of validation against this engine's registry.
+    pub fn validate(&self, spec: &GraphSpec) -> Result<ValidatedGraph, ValidationErrors> {
+        validate(spec, &self.registry)
+    }
+
     fn options(&self) -> PipelineOptions {
-        let config = self.config.read();
+        let settings = self.settings.read();
         PipelineOptions {
-            data_dir: config.data_dir.clone(),
-            clips_dir: config.clips_dir(),
-            events: self.events.clone(),
+            data_dir: settings.data_dir.clone(),
+            clips_dir: settings.clips_dir.clone(),
+            events: Arc::clone(&self.events) as Arc<dyn EventSink>,
         }
     }
 
     /// Validates `spec` and adds it as a stopped pipeline named after the graph.
     pub fn add(&self, spec: &GraphSpec) -> Result<Arc<Pipeline>, EngineError> {
-        let graph = validate(spec, &self.registry)?;
+        let graph = self.validate(spec)?;
         let mut pipelines = self.pipelines.write();
         if pipelines.contains_key(&spec.name) {
             return Err(EngineError::Exists(spec.name.clone()));
@@ -109,44 +153,57 @@ impl Engine {
     }
 
     /// Stops and forgets a pipeline. The default one cannot be removed.
-    pub fn remove(&self, id: &str) -> Option<Arc<Pipeline>> {
-        let p = self.pipelines.write().remove(id)?;
+    pub fn remove(&self, id: &str) -> Result<Arc<Pipeline>, EngineError> {
+        if self.is_default(id) {
+            return Err(EngineError::DefaultPipeline);
+        }
+        let p = self.pipelines.write().remove(id).ok_or_else(|| EngineError::NoPipeline(id.to_owned()))?;
         p.stop();
-        Some(p)
+        Ok(p)
     }
 
     pub fn is_default(&self, id: &str) -> bool {
         self.default.read().as_deref() == Some(id)
     }
 
-    /// Applies a changed configuration to what runs: where clips go and how
-    /// long the rings are.
-    pub fn reconfigure(&self, config: &Config) {
-        *self.config.write() = config.clone();
+    /// Applies changed settings to what runs: where clips go and how long
+    /// the rings are. The default pipeline changes at the next start.
+    pub fn reconfigure(&self, settings: Settings) {
+        *self.settings.write() = settings;
+        let clips_dir = self.settings.read().clips_dir.clone();
         for p in self.pipelines.read().values() {
-            p.set_clips_dir(config.clips_dir());
+            p.set_clips_dir(clips_dir.clone());
             self.apply_replay_seconds(p);
         }
     }
 
     fn apply_replay_seconds(&self, pipeline: &Pipeline) {
-        let Some(seconds) = self.config.read().replay_seconds else { return };
-        for node in pipeline.graph().spec().nodes.iter().filter(|n| n.kind == "replay.ring") {
-            if let Some(ring) = pipeline.ring(Some(&node.id)) {
-                ring.set_config(RingConfig { max_seconds: seconds, ..ring.config() });
-            }
+        let Some(seconds) = self.settings.read().replay_seconds else { return };
+        for (_, ring) in pipeline.rings() {
+            ring.set_config(RingConfig { max_seconds: seconds, ..ring.config() });
         }
+    }
+
+    /// The one save path: the hotkey, the CLI (through the API), the API and
+    /// processors all come here. `pipeline` `None` is the default pipeline.
+    /// Blocks for the post-roll; call it off async executors.
+    pub fn save(&self, pipeline: Option<&str>, request: &SaveRequest) -> Result<SavedClip, EngineError> {
+        let p = match pipeline {
+            Some(id) => self.pipeline(id).ok_or_else(|| EngineError::NoPipeline(id.to_owned()))?,
+            None => self.default_pipeline().ok_or_else(|| EngineError::NoPipeline("(default)".to_owned()))?,
+        };
+        Ok(p.save(request)?)
     }
 
     /// Starts the configured pipeline. Without a display, or when the
     /// configured one cannot start (no audio server, say), records the test
     /// pattern instead and says why.
     pub fn start_default(&self) -> Result<Arc<Pipeline>, EngineError> {
-        let configured = self.config.read().pipeline.clone();
+        let configured = self.settings.read().pipeline.clone();
         let spec = presets::load(&configured)?;
-        let reason = if uses_screen(&spec) { probe_display().err() } else { None };
+        let reason = if uses_screen(&spec) { clipshot_gst::capture::x11::probe_display().err() } else { None };
         let reason = match reason {
-            Some(r) => Some(r),
+            Some(r) => r,
             None => match self.add(&spec).and_then(|p| self.start(&p).map(|()| p)) {
                 Ok(p) => {
                     *self.default.write() = Some(spec.name.clone());
@@ -156,12 +213,11 @@ impl Engine {
                     if let Some(p) = self.pipelines.write().remove(&spec.name) {
                         p.stop();
                     }
-                    Some(format!("pipeline `{}` could not start: {e}", spec.name))
+                    format!("pipeline `{}` could not start: {e}", spec.name)
                 }
                 Err(e) => return Err(e),
             },
         };
-        let reason = reason.unwrap_or_default();
         tracing::warn!("{reason}: recording the test pattern instead (pipeline `{}`)", presets::HEADLESS_PRESET);
         *self.fallback.write() = Some(reason);
         let spec = presets::load(presets::HEADLESS_PRESET)?;

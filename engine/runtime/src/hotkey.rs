@@ -4,10 +4,10 @@
 //! even when there is no X server, so the display is probed first; a failed
 //! grab (GNOME binds Alt+F10 itself) is reported, not hidden.
 
-use crate::config::SharedConfig;
-use crate::engine::{Engine, probe_display};
+use crate::engine::Engine;
 use clipshot_core::Trigger;
 use clipshot_gst::SaveRequest;
+use clipshot_gst::capture::x11::probe_display;
 use global_hotkey::hotkey::HotKey;
 use global_hotkey::{GlobalHotKeyEvent, GlobalHotKeyManager, HotKeyState};
 use serde::Serialize;
@@ -17,7 +17,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Whether the hotkey works, for `/health` and the log.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HotkeyStatus {
     pub active: bool,
     pub binding: String,
@@ -34,7 +35,6 @@ pub struct Hotkey {
     status: HotkeyStatus,
     rebind: Option<mpsc::Sender<Rebind>>,
     engine: Arc<Engine>,
-    config: SharedConfig,
 }
 
 impl Hotkey {
@@ -57,9 +57,14 @@ impl Hotkey {
             }
         }
         self.rebind = None;
-        *self = start(Arc::clone(&self.engine), Arc::clone(&self.config), binding);
+        *self = start(Arc::clone(&self.engine), binding);
         self.status()
     }
+}
+
+/// Checks a binding's syntax (`Alt+F10`) without grabbing anything.
+pub fn check_binding(binding: &str) -> Result<(), String> {
+    HotKey::from_str(binding).map(|_| ()).map_err(|e| format!("`{binding}` is not a hotkey: {e}"))
 }
 
 fn inactive(binding: &str, reason: String) -> HotkeyStatus {
@@ -69,13 +74,8 @@ fn inactive(binding: &str, reason: String) -> HotkeyStatus {
 
 /// Starts listening for `binding` in a thread of its own; each press saves
 /// the configured `clip_seconds` from the default pipeline.
-pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey {
-    let off = |status: HotkeyStatus| Hotkey {
-        status,
-        rebind: None,
-        engine: Arc::clone(&engine),
-        config: Arc::clone(&config),
-    };
+pub fn start(engine: Arc<Engine>, binding: &str) -> Hotkey {
+    let off = |status: HotkeyStatus| Hotkey { status, rebind: None, engine: Arc::clone(&engine) };
     if binding.trim().is_empty() {
         return off(HotkeyStatus {
             active: false,
@@ -93,7 +93,7 @@ pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey
     // The manager must live, and be used, on one thread.
     let (tx, rx) = mpsc::channel();
     let (rebind_tx, rebind_rx) = mpsc::channel::<Rebind>();
-    let (thread_engine, thread_config) = (Arc::clone(&engine), Arc::clone(&config));
+    let thread_engine = Arc::clone(&engine);
     let spawned = std::thread::Builder::new().name("hotkey".into()).spawn(move || {
         let manager = match GlobalHotKeyManager::new() {
             Ok(m) => m,
@@ -125,13 +125,13 @@ pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey
             tracing::debug!(id = event.id, state = ?event.state, "hotkey event");
             if event.id == current.id() && event.state == HotKeyState::Pressed {
                 let engine = Arc::clone(&thread_engine);
-                let seconds = thread_config.read().clip_seconds;
                 // Each save in its own thread: a post-roll never delays the next press.
-                std::thread::spawn(move || match engine.default_pipeline() {
-                    Some(p) => {
-                        let _ = p.save(&SaveRequest::last(seconds, Trigger::Hotkey));
+                // The pipeline reports the outcome (`clip.saved` or `clip.failed`).
+                std::thread::spawn(move || {
+                    let request = SaveRequest::last(engine.clip_seconds(), Trigger::Hotkey);
+                    if let Err(e) = engine.save(None, &request) {
+                        tracing::warn!(error = %e, "hotkey pressed, but no clip was saved");
                     }
-                    None => tracing::warn!("hotkey pressed, but no pipeline is running"),
                 });
             }
         }
@@ -148,5 +148,5 @@ pub fn start(engine: Arc<Engine>, config: SharedConfig, binding: &str) -> Hotkey
         Err(_) => inactive(binding, "the hotkey thread did not answer".into()),
     };
     let rebind = status.active.then_some(rebind_tx);
-    Hotkey { status, rebind, engine, config }
+    Hotkey { status, rebind, engine }
 }

@@ -5,9 +5,9 @@ use clipshot_core::GraphSpec;
 use std::path::Path;
 
 pub const PRESETS: &[(&str, &str)] = &[
-    ("instant-replay", include_str!("../../pipelines/instant-replay.toml")),
-    ("test-pattern", include_str!("../../pipelines/test-pattern.toml")),
-    ("session-recording", include_str!("../../pipelines/session-recording.toml")),
+    ("instant-replay", include_str!("../../../pipelines/instant-replay.toml")),
+    ("test-pattern", include_str!("../../../pipelines/test-pattern.toml")),
+    ("session-recording", include_str!("../../../pipelines/session-recording.toml")),
 ];
 
 /// The fallback on machines without a display.

@@ -4,26 +4,25 @@
 //! `@DEFAULT_MONITOR@` follows the default output, as OBS's "Desktop Audio" does.
 //! Windows uses WASAPI (`wasapi2src`, with `loopback` for system audio).
 
-use super::{BuildCtx, Built, GstNodeKind};
 use crate::error::BuildError;
-use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use crate::kind::{BuildCtx, Built, Segment};
+use clipshot_core::{MediaType, Node, PadSpec};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
 /// A capture device; the system default when omitted.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DeviceProps {
+pub struct DeviceProps {
     /// Device name as listed by `GET /api/v1/capture/sources`.
     device: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ToneProps {
+pub struct ToneProps {
     #[serde(default = "default_freq")]
     #[schemars(range(min = 20, max = 20000))]
     freq_hz: f64,
@@ -43,26 +42,81 @@ fn pads() -> Vec<PadSpec> {
     vec![PadSpec::output("audio", MediaType::RawAudio).required(true)]
 }
 
-pub(super) fn system() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<DeviceProps>(
-            "audio.system",
-            "What the computer plays (the default output's monitor)",
-            pads(),
-        ),
-        |props, ctx| build_device(props, ctx, true),
-    )
+/// The device source element of this platform.
+fn device_element() -> &'static str {
+    if cfg!(windows) { "wasapi2src" } else { "pulsesrc" }
 }
 
-pub(super) fn mic() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<DeviceProps>("audio.mic", "A microphone or other input device", pads()),
-        |props, ctx| build_device(props, ctx, false),
-    )
+/// `audio.system`.
+#[derive(Debug)]
+pub struct SystemAudio;
+
+impl Node for SystemAudio {
+    type Props = DeviceProps;
+    const KIND: &'static str = "audio.system";
+    const SUMMARY: &'static str = "What the computer plays (the default output's monitor)";
+
+    fn pads() -> Vec<PadSpec> {
+        pads()
+    }
 }
 
-pub(super) fn test() -> Arc<GstNodeKind> {
-    GstNodeKind::new(NodeDescriptor::new::<ToneProps>("audio.test", "A live sine tone", pads()), build_tone)
+impl Segment for SystemAudio {
+    fn elements(_: &DeviceProps) -> Vec<&'static str> {
+        vec![device_element(), "audioconvert", "audioresample"]
+    }
+
+    fn build(p: DeviceProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_device(p, ctx, true)
+    }
+}
+
+/// `audio.mic`.
+#[derive(Debug)]
+pub struct Microphone;
+
+impl Node for Microphone {
+    type Props = DeviceProps;
+    const KIND: &'static str = "audio.mic";
+    const SUMMARY: &'static str = "A microphone or other input device";
+
+    fn pads() -> Vec<PadSpec> {
+        pads()
+    }
+}
+
+impl Segment for Microphone {
+    fn elements(_: &DeviceProps) -> Vec<&'static str> {
+        vec![device_element(), "audioconvert", "audioresample"]
+    }
+
+    fn build(p: DeviceProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_device(p, ctx, false)
+    }
+}
+
+/// `audio.test`.
+#[derive(Debug)]
+pub struct ToneSource;
+
+impl Node for ToneSource {
+    type Props = ToneProps;
+    const KIND: &'static str = "audio.test";
+    const SUMMARY: &'static str = "A live sine tone";
+
+    fn pads() -> Vec<PadSpec> {
+        pads()
+    }
+}
+
+impl Segment for ToneSource {
+    fn elements(_: &ToneProps) -> Vec<&'static str> {
+        vec!["audiotestsrc", "audioconvert", "audioresample"]
+    }
+
+    fn build(p: ToneProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_tone(p, ctx)
+    }
 }
 
 /// Converts whatever the device gives to 48 kHz stereo.
@@ -77,8 +131,7 @@ fn normalise(ctx: &BuildCtx<'_>, src: &gst::Element) -> Result<Built, BuildError
     Built::default().output("audio", &caps)
 }
 
-fn build_device(props: &Props, ctx: &mut BuildCtx<'_>, loopback: bool) -> Result<Built, BuildError> {
-    let p: DeviceProps = ctx.props(props)?;
+fn build_device(p: DeviceProps, ctx: &mut BuildCtx<'_>, loopback: bool) -> Result<Built, BuildError> {
     let src = if cfg!(windows) {
         let src = ctx.element("wasapi2src", "device")?;
         src.set_property("loopback", loopback);
@@ -98,8 +151,7 @@ fn build_device(props: &Props, ctx: &mut BuildCtx<'_>, loopback: bool) -> Result
     normalise(ctx, &src)
 }
 
-fn build_tone(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: ToneProps = ctx.props(props)?;
+fn build_tone(p: ToneProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let src = ctx.element("audiotestsrc", "tone")?;
     src.set_property("is-live", true);
     src.set_property("freq", p.freq_hz);

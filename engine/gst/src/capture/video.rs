@@ -1,17 +1,17 @@
 //! Video sources: `capture.test`, `capture.screen`, `capture.file`.
 
-use super::{BuildCtx, Built, GstNodeKind, default_fps};
 use crate::error::BuildError;
-use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use crate::kind::{BuildCtx, Built, Segment, default_fps};
+use clipshot_core::{Finding, MediaType, Node, PadSpec, ProblemCode};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::Arc;
 
-const AUDIO_RATE: i32 = 48_000;
+pub(crate) const AUDIO_RATE: i32 = 48_000;
 
-fn raw_audio_caps() -> gst::Caps {
+pub(crate) fn raw_audio_caps() -> gst::Caps {
     gst::Caps::builder("audio/x-raw").field("rate", AUDIO_RATE).field("channels", 2i32).build()
 }
 
@@ -42,7 +42,7 @@ impl Pattern {
 /// A live test pattern with a test tone.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TestProps {
+pub struct TestProps {
     #[serde(default = "default_pattern")]
     pattern: Pattern,
     #[serde(default = "default_width")]
@@ -73,19 +73,31 @@ fn default_tone() -> f64 {
     440.0
 }
 
-pub(super) fn test() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<TestProps>(
-            "capture.test",
-            "Live test pattern and test tone; the fallback on machines without a display",
-            vec![PadSpec::output("video", MediaType::RawVideo), PadSpec::output("audio", MediaType::RawAudio)],
-        ),
-        build_test,
-    )
+/// `capture.test`.
+#[derive(Debug)]
+pub struct TestSource;
+
+impl Node for TestSource {
+    type Props = TestProps;
+    const KIND: &'static str = "capture.test";
+    const SUMMARY: &'static str = "Live test pattern and test tone; the fallback on machines without a display";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::output("video", MediaType::RawVideo), PadSpec::output("audio", MediaType::RawAudio)]
+    }
 }
 
-fn build_test(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: TestProps = ctx.props(props)?;
+impl Segment for TestSource {
+    fn elements(_: &TestProps) -> Vec<&'static str> {
+        vec!["videotestsrc", "audiotestsrc", "capsfilter"]
+    }
+
+    fn build(p: TestProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_test(p, ctx)
+    }
+}
+
+fn build_test(p: TestProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let mut built = Built::default();
     let src = ctx.element("videotestsrc", "video")?;
     src.set_property("is-live", true);
@@ -153,7 +165,7 @@ struct Region {
 /// The screen, a region of it, or one window.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ScreenProps {
+pub struct ScreenProps {
     #[serde(default)]
     backend: ScreenBackend,
     /// X11 display name; defaults to `$DISPLAY`.
@@ -180,19 +192,57 @@ fn yes() -> bool {
     true
 }
 
-pub(super) fn screen() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<ScreenProps>(
-            "capture.screen",
-            "Screen, region or window capture (X11 ximagesrc, Wayland PipeWire; Windows Graphics Capture on Windows)",
-            vec![PadSpec::output("video", MediaType::RawVideo)],
-        ),
-        build_screen,
-    )
+/// `capture.screen`.
+#[derive(Debug)]
+pub struct ScreenSource;
+
+impl Node for ScreenSource {
+    type Props = ScreenProps;
+    const KIND: &'static str = "capture.screen";
+    const SUMMARY: &'static str =
+        "Screen, region or window capture (X11 ximagesrc, Wayland PipeWire; Windows Graphics Capture on Windows)";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::output("video", MediaType::RawVideo)]
+    }
+
+    fn check_context(p: &ScreenProps) -> Vec<Finding> {
+        let backend = p.backend.resolve(p.display.as_deref());
+        let mut found = Vec::new();
+        if p.region.is_some() && backend != ScreenBackend::X11 {
+            found.push(Finding::new(
+                "/region",
+                ProblemCode::Unsupported,
+                "`region` is supported by the X11 backend only; capture a window instead",
+            ));
+        }
+        if backend == ScreenBackend::Wgc && !cfg!(windows) {
+            found.push(Finding::new(
+                "/backend",
+                ProblemCode::Unsupported,
+                "Windows Graphics Capture exists on Windows only; use backend = \"x11\" or \"pipewire\"",
+            ));
+        }
+        found
+    }
 }
 
-fn build_screen(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: ScreenProps = ctx.props(props)?;
+impl Segment for ScreenSource {
+    fn elements(p: &ScreenProps) -> Vec<&'static str> {
+        let source = match p.backend.resolve(p.display.as_deref()) {
+            ScreenBackend::X11 | ScreenBackend::Auto => "ximagesrc",
+            ScreenBackend::Pipewire => "pipewiresrc",
+            ScreenBackend::Wgc => "appsrc",
+        };
+        vec![source, "videorate", "capsfilter"]
+    }
+
+    fn build(p: ScreenProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_screen(p, ctx)
+    }
+}
+
+fn build_screen(p: ScreenProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let backend = p.backend.resolve(p.display.as_deref());
     if p.region.is_some() && backend != ScreenBackend::X11 {
         return Err(ctx.error("`region` is supported by the X11 backend only; capture a window instead"));
@@ -260,7 +310,7 @@ fn pipewire_from_portal(
     /// How long the portal may wait for the user to pick a screen.
     const PORTAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
     let token = ctx.options.data_dir.join("screencast-restore-token");
-    let grant = crate::portal::request(&token, p.show_pointer, PORTAL_TIMEOUT).map_err(|e| {
+    let grant = super::portal::request(&token, p.show_pointer, PORTAL_TIMEOUT).map_err(|e| {
         ctx.error(format!("{e} (on X11 use backend = \"x11\", or name a PipeWire node with `pipewire_node`)"))
     })?;
     tracing::info!(node = ctx.node, pipewire_node = grant.node_id, "ScreenCast portal granted a stream");
@@ -289,11 +339,11 @@ fn wgc_bridge(p: &ScreenProps, ctx: &BuildCtx<'_>, built: Built) -> Result<(gst:
             .map_err(|e| ctx.error(e))?;
     let src = ctx.element("appsrc", "screen")?;
     let appsrc = src.clone().downcast::<gstreamer_app::AppSrc>().map_err(|_| ctx.error("appsrc is not an AppSrc"))?;
-    crate::frame_bridge::configure(&appsrc);
+    super::frame_bridge::configure(&appsrc);
     let frames = capture.frames.clone();
     let mut built = built;
     built.bytes_copied = Some(Arc::clone(&capture.stats.bytes_copied));
-    let bridge = crate::frame_bridge::FrameBridge::spawn(appsrc, frames, p.fps, capture)
+    let bridge = super::frame_bridge::FrameBridge::spawn(appsrc, frames, p.fps, capture)
         .map_err(|e| ctx.error(format!("cannot start the capture bridge: {e}")))?;
     // videorate and the encoder need a raw format they can convert from BGRA.
     let convert = ctx.element("videoconvert", "convert")?;
@@ -304,24 +354,45 @@ fn wgc_bridge(p: &ScreenProps, ctx: &BuildCtx<'_>, built: Built) -> Result<(gst:
 /// A media file played at its own rate, as if it were live.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileProps {
+pub struct FileProps {
     /// Path of any file GStreamer can decode.
     path: String,
 }
 
-pub(super) fn file() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<FileProps>(
-            "capture.file",
-            "Any file GStreamer decodes, played at its own rate (recorded gameplay, tests, benchmarks)",
-            vec![PadSpec::output("video", MediaType::RawVideo), PadSpec::output("audio", MediaType::RawAudio)],
-        ),
-        build_file,
-    )
+/// `capture.file`.
+#[derive(Debug)]
+pub struct FileSource;
+
+impl Node for FileSource {
+    type Props = FileProps;
+    const KIND: &'static str = "capture.file";
+    const SUMMARY: &'static str =
+        "Any file GStreamer decodes, played at its own rate (recorded gameplay, tests, benchmarks)";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::output("video", MediaType::RawVideo), PadSpec::output("audio", MediaType::RawAudio)]
+    }
+
+    fn check_context(p: &FileProps) -> Vec<Finding> {
+        if std::path::Path::new(&p.path).is_file() {
+            Vec::new()
+        } else {
+            vec![Finding::new("/path", ProblemCode::MissingFile, format!("file {} does not exist", p.path))]
+        }
+    }
 }
 
-fn build_file(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: FileProps = ctx.props(props)?;
+impl Segment for FileSource {
+    fn elements(_: &FileProps) -> Vec<&'static str> {
+        vec!["filesrc", "decodebin", "videoconvert", "audioconvert", "audioresample", "clocksync"]
+    }
+
+    fn build(p: FileProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_file(p, ctx)
+    }
+}
+
+fn build_file(p: FileProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let path = std::path::Path::new(&p.path);
     if !path.is_file() {
         return Err(ctx.error(format!("file {} does not exist", p.path)));

@@ -1,14 +1,16 @@
-//! Encoders: `encode.h264`, `encode.aac`, `encode.opus`.
+//! Encoders: `encode.h264`, `encode.aac`, `encode.opus`, and the probing
+//! that decides which H.264 encoder this machine can really use.
 
-use super::{BuildCtx, Built, GstNodeKind};
-use crate::encoder::{self, EncoderInfo};
+pub mod probe;
+
 use crate::error::BuildError;
-use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use crate::kind::{BuildCtx, Built, Segment};
+use clipshot_core::{Finding, MediaType, Node, PadSpec, ProblemCode};
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use probe::EncoderInfo;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +42,7 @@ enum Preset {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct H264Props {
+pub struct H264Props {
     #[serde(default)]
     encoder: EncoderChoice,
     #[serde(default = "default_video_kbps")]
@@ -61,25 +63,45 @@ fn default_keyframe_interval() -> f64 {
     1.0
 }
 
-pub(super) fn h264() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<H264Props>(
-            "encode.h264",
-            "H.264 (8-bit 4:2:0) with the best encoder present: NVENC, VA-API, Quick Sync, then x264",
-            vec![
-                PadSpec::input("video", MediaType::RawVideo),
-                PadSpec::output("video", MediaType::EncodedVideo).required(true),
-            ],
-        ),
-        build_h264,
-    )
+/// `encode.h264`.
+#[derive(Debug)]
+pub struct H264Encoder;
+
+impl Node for H264Encoder {
+    type Props = H264Props;
+    const KIND: &'static str = "encode.h264";
+    const SUMMARY: &'static str =
+        "H.264 (8-bit 4:2:0) with the best encoder present: NVENC, VA-API, Quick Sync, then x264";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("video", MediaType::H264).required(true)]
+    }
+
+    /// The chosen encoder must pass its trial encode on this machine.
+    fn check_context(p: &H264Props) -> Vec<Finding> {
+        match choose(p.encoder) {
+            Ok(_) => Vec::new(),
+            Err(message) => vec![Finding::new("/encoder", ProblemCode::Unavailable, message)],
+        }
+    }
 }
 
-fn choose(ctx: &BuildCtx<'_>, choice: EncoderChoice) -> Result<EncoderInfo, BuildError> {
+impl Segment for H264Encoder {
+    fn elements(_: &H264Props) -> Vec<&'static str> {
+        vec!["videoconvert", "capsfilter", "h264parse"]
+    }
+
+    fn build(p: H264Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_h264(p, ctx)
+    }
+}
+
+/// The encoder for a choice, or why there is none.
+fn choose(choice: EncoderChoice) -> Result<EncoderInfo, String> {
     let api = match choice {
         EncoderChoice::Auto => {
-            return encoder::best_h264()
-                .ok_or_else(|| ctx.error("no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)"));
+            return probe::best_h264()
+                .ok_or_else(|| "no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)".to_owned());
         }
         EncoderChoice::Nvenc => "nvenc",
         EncoderChoice::Va => "va",
@@ -88,8 +110,14 @@ fn choose(ctx: &BuildCtx<'_>, choice: EncoderChoice) -> Result<EncoderInfo, Buil
         EncoderChoice::X264 => "x264",
         EncoderChoice::Openh264 => "openh264",
     };
-    encoder::h264_by_api(api)
-        .ok_or_else(|| ctx.error(format!("the `{api}` H.264 encoder is not usable on this machine")))
+    probe::h264_by_api(api).ok_or_else(|| match probe::h264_encoders().into_iter().find(|e| e.api == api) {
+        Some(e) => format!(
+            "the `{api}` H.264 encoder ({}) is installed but not usable on this machine: {}",
+            e.element,
+            e.error.unwrap_or_default()
+        ),
+        None => format!("no `{api}` H.264 encoder is installed on this machine"),
+    })
 }
 
 fn set_if_present(element: &gst::Element, name: &str, value: impl Into<glib::Value>) {
@@ -108,9 +136,8 @@ fn auto_preset() -> &'static str {
     }
 }
 
-fn build_h264(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: H264Props = ctx.props(props)?;
-    let info = choose(ctx, p.encoder)?;
+fn build_h264(p: H264Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+    let info = choose(p.encoder).map_err(|e| ctx.error(e))?;
     let convert = ctx.element("videoconvert", "convert")?;
     // Debian's x264 may otherwise pick High 4:4:4; hardware encoders want NV12.
     let format = if info.hardware { "NV12" } else { "I420" };
@@ -163,7 +190,7 @@ fn build_h264(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AudioEncProps {
+pub struct AudioEncProps {
     #[serde(default = "default_audio_kbps")]
     #[schemars(range(min = 32, max = 512))]
     bitrate_kbps: u32,
@@ -173,27 +200,53 @@ fn default_audio_kbps() -> u32 {
     160
 }
 
-fn audio_pads() -> Vec<PadSpec> {
-    vec![PadSpec::input("audio", MediaType::RawAudio), PadSpec::output("audio", MediaType::EncodedAudio).required(true)]
+fn audio_pads(codec: MediaType) -> Vec<PadSpec> {
+    vec![PadSpec::input("audio", MediaType::RawAudio), PadSpec::output("audio", codec).required(true)]
 }
 
-pub(super) fn aac() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<AudioEncProps>(
-            "encode.aac",
-            "AAC-LC for MP4 clips (avenc_aac, else voaacenc)",
-            audio_pads(),
-        ),
-        build_aac,
-    )
+const AAC_ENCODERS: [&str; 3] = ["avenc_aac", "voaacenc", "fdkaacenc"];
+
+fn aac_encoder() -> Option<&'static str> {
+    AAC_ENCODERS.into_iter().find(|f| gst::ElementFactory::find(f).is_some())
 }
 
-fn build_aac(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: AudioEncProps = ctx.props(props)?;
-    let factory = ["avenc_aac", "voaacenc", "fdkaacenc"]
-        .into_iter()
-        .find(|f| gst::ElementFactory::find(f).is_some())
-        .ok_or_else(|| ctx.error("no AAC encoder installed (install gstreamer1.0-libav)"))?;
+/// `encode.aac`.
+#[derive(Debug)]
+pub struct AacEncoder;
+
+impl Node for AacEncoder {
+    type Props = AudioEncProps;
+    const KIND: &'static str = "encode.aac";
+    const SUMMARY: &'static str = "AAC-LC for MP4 clips (avenc_aac, else voaacenc)";
+
+    fn pads() -> Vec<PadSpec> {
+        audio_pads(MediaType::Aac)
+    }
+
+    fn check_context(_: &AudioEncProps) -> Vec<Finding> {
+        match aac_encoder() {
+            Some(_) => Vec::new(),
+            None => vec![Finding::new(
+                "",
+                ProblemCode::MissingElement,
+                "no AAC encoder is installed (avenc_aac, voaacenc or fdkaacenc; install gstreamer1.0-libav)",
+            )],
+        }
+    }
+}
+
+impl Segment for AacEncoder {
+    fn elements(_: &AudioEncProps) -> Vec<&'static str> {
+        vec!["audioconvert", "aacparse"]
+    }
+
+    fn build(p: AudioEncProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_aac(p, ctx)
+    }
+}
+
+fn build_aac(p: AudioEncProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+    let factory = aac_encoder().ok_or_else(|| ctx.error("no AAC encoder installed (install gstreamer1.0-libav)"))?;
     let convert = ctx.element("audioconvert", "convert")?;
     let enc = ctx.element(factory, "encoder")?;
     enc.set_property("bitrate", (p.bitrate_kbps * 1000) as i32);
@@ -208,19 +261,31 @@ fn build_aac(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>
     Ok(built)
 }
 
-pub(super) fn opus() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<AudioEncProps>(
-            "encode.opus",
-            "Opus, for MKV recordings (sink.file with format = \"mkv\")",
-            audio_pads(),
-        ),
-        build_opus,
-    )
+/// `encode.opus`.
+#[derive(Debug)]
+pub struct OpusEncoder;
+
+impl Node for OpusEncoder {
+    type Props = AudioEncProps;
+    const KIND: &'static str = "encode.opus";
+    const SUMMARY: &'static str = "Opus, for MKV recordings (sink.file with format = \"mkv\")";
+
+    fn pads() -> Vec<PadSpec> {
+        audio_pads(MediaType::Opus)
+    }
 }
 
-fn build_opus(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: AudioEncProps = ctx.props(props)?;
+impl Segment for OpusEncoder {
+    fn elements(_: &AudioEncProps) -> Vec<&'static str> {
+        vec!["audioconvert", "opusenc", "opusparse"]
+    }
+
+    fn build(p: AudioEncProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_opus(p, ctx)
+    }
+}
+
+fn build_opus(p: AudioEncProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let convert = ctx.element("audioconvert", "convert")?;
     let enc = ctx.element("opusenc", "encoder")?;
     enc.set_property("bitrate", (p.bitrate_kbps * 1000) as i32);

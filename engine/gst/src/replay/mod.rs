@@ -1,18 +1,23 @@
-//! `replay.ring`: the in-memory replay buffer of encoded packets.
+//! `replay.ring`: the in-memory replay buffer of encoded packets, the
+//! appsink bridge that fills it, and saving clips from it.
 
-use super::{BuildCtx, Built, GstNodeKind};
+mod ring_node;
+pub(crate) mod save;
+
+pub use ring_node::RingNode;
+pub use save::{SaveRequest, SaveSpan, SavedClip};
+
 use crate::error::BuildError;
-use crate::ring_sink::RingNode;
-use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use crate::kind::{BuildCtx, Built, Segment};
+use clipshot_core::{MediaType, Node, PadSpec};
 use clipshot_replay::RingConfig;
 use gstreamer::prelude::*;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RingProps {
+pub struct RingProps {
     /// Seconds of history kept (whole GOPs; never more than this).
     #[serde(default = "default_seconds")]
     #[schemars(range(min = 1, max = 3600))]
@@ -36,22 +41,32 @@ impl RingProps {
     }
 }
 
-pub(super) fn ring() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<RingProps>(
-            "replay.ring",
-            "Replay buffer of encoded video (H.264) and audio (AAC), evicted by whole GOPs",
-            vec![
-                PadSpec::input("video", MediaType::EncodedVideo),
-                PadSpec::input("audio", MediaType::EncodedAudio).required(false),
-            ],
-        ),
-        build_ring,
-    )
+/// `replay.ring`.
+#[derive(Debug)]
+pub struct Ring;
+
+impl Node for Ring {
+    type Props = RingProps;
+    const KIND: &'static str = "replay.ring";
+    const SUMMARY: &'static str = "Replay buffer of encoded video (H.264) and audio (AAC), evicted by whole GOPs";
+
+    fn pads() -> Vec<PadSpec> {
+        // The clip writer makes MP4 from H.264 and AAC: nothing else may enter.
+        vec![PadSpec::input("video", MediaType::H264), PadSpec::input("audio", MediaType::Aac).required(false)]
+    }
 }
 
-fn build_ring(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: RingProps = ctx.props(props)?;
+impl Segment for Ring {
+    fn elements(_: &RingProps) -> Vec<&'static str> {
+        vec!["appsink"]
+    }
+
+    fn build(p: RingProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_ring(p, ctx)
+    }
+}
+
+fn build_ring(p: RingProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let node = match ctx.existing_ring.take() {
         // A rebuilt pipeline keeps its ring, limits included: they may have
         // been changed live since the props were read.

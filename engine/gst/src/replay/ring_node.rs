@@ -35,6 +35,9 @@ pub struct RingNode {
     pub dropped: AtomicU64,
     video_caps: Mutex<Option<gst::Caps>>,
     audio_caps: Mutex<Option<gst::Caps>>,
+    /// When the pipeline last restarted (UTC, RFC 3339), for saves that
+    /// cannot reach back past it.
+    restarted: Mutex<Option<String>>,
 }
 
 impl RingNode {
@@ -46,6 +49,7 @@ impl RingNode {
             dropped: AtomicU64::new(0),
             video_caps: Mutex::new(None),
             audio_caps: Mutex::new(None),
+            restarted: Mutex::new(None),
         })
     }
 
@@ -57,6 +61,13 @@ impl RingNode {
         self.ring.restart();
         *self.video_caps.lock() = None;
         *self.audio_caps.lock() = None;
+        let now = time::OffsetDateTime::now_utc();
+        *self.restarted.lock() = now.format(&time::format_description::well_known::Rfc3339).ok();
+    }
+
+    /// When the pipeline feeding this ring last restarted, if it did.
+    pub fn restarted_at(&self) -> Option<String> {
+        self.restarted.lock().clone()
     }
 
     /// Running time of the pipeline on the ring's timeline.

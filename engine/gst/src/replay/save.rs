@@ -1,17 +1,20 @@
-//! Saving a span of a pipeline's replay ring as a clip.
+//! Saving a span of a ring as a clip, and saying what the clip delivered.
 
+use super::RingNode;
 use crate::error::SaveError;
-use crate::pipeline::Pipeline;
-use clipshot_core::{Event, Trigger, event::ClipSaved};
-use clipshot_replay::{Span, mp4::ClipInfo, save_clip};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use clipshot_core::{Trigger, event::ClipSaved};
+use clipshot_replay::clip::timestamp_name;
+use clipshot_replay::{Snapshot, Span, mp4::ClipInfo, save_clip};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long a save waits for the encoder beyond the span's end before it
 /// writes what the ring holds.
 const ENCODER_GRACE: Duration = Duration::from_secs(3);
 const NS_PER_S: f64 = 1e9;
+/// A clip this much shorter than asked is reported as short: less than one
+/// keyframe interval is the ordinary rounding to a keyframe.
+const SHORTFALL_TOLERANCE_S: f64 = 1.0;
 
 /// Which part of the ring to save.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,6 +23,8 @@ pub enum SaveSpan {
     Last { seconds: f64, post_seconds: f64 },
     /// Around a marker.
     Marker { id: u64, pre_seconds: f64, post_seconds: f64 },
+    /// Around a moment on the ring's timeline (what a processor asks for).
+    Around { at_ns: i64, pre_seconds: f64, post_seconds: f64 },
     /// An explicit span on the ring's timeline.
     Range(Span),
 }
@@ -38,7 +43,7 @@ impl SaveRequest {
     }
 }
 
-/// A clip that is complete on disk.
+/// A clip that is complete on disk, with what it delivered against what was asked.
 #[derive(Debug, Clone)]
 pub struct SavedClip {
     pub pipeline: String,
@@ -46,6 +51,10 @@ pub struct SavedClip {
     pub info: ClipInfo,
     /// What the clip covers, on the ring's timeline.
     pub span: Span,
+    /// What was asked for.
+    pub asked: Span,
+    /// Why the clip covers less than was asked, when it does.
+    pub shortfall: Option<String>,
     pub trigger: Trigger,
     pub wait_ms: f64,
     pub write_ms: f64,
@@ -63,6 +72,10 @@ impl SavedClip {
             audio_codec: self.info.audio_codec.clone(),
             span_start_ns: self.span.start_ns,
             span_end_ns: self.span.end_ns,
+            asked_start_ns: self.asked.start_ns,
+            asked_end_ns: self.asked.end_ns,
+            asked_s: seconds(self.asked.end_ns - self.asked.start_ns),
+            shortfall: self.shortfall.clone(),
             trigger: self.trigger,
             wait_ms: self.wait_ms,
             write_ms: self.write_ms,
@@ -71,111 +84,22 @@ impl SavedClip {
     }
 }
 
-/// A file name stem from the UTC time, unique within the process.
-pub(crate) fn timestamp_name() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    let stamp = now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string());
-    format!("{stamp}-{:03}-{}", now.millisecond(), SEQ.fetch_add(1, Ordering::Relaxed))
+/// What a save needs to know of the pipeline around the ring.
+#[derive(Debug)]
+pub(crate) struct SaveContext<'a> {
+    pub pipeline: &'a str,
+    pub clips_dir: &'a Path,
+    /// "Now" on the ring's timeline while the pipeline plays; `None` when it
+    /// is stopped (the save takes what the ring holds, without waiting).
+    pub now_ns: Option<i64>,
 }
 
 fn ns(seconds: f64) -> i64 {
     (seconds * NS_PER_S) as i64
 }
 
-impl Pipeline {
-    /// Saves a span of the ring as an MP4 in the clips folder. Blocks for the
-    /// post-roll (and the encoder's latency); call it off async executors.
-    /// Emits `clip.saved` once the file is renamed into place, or `clip.failed`.
-    pub fn save(&self, request: &SaveRequest) -> Result<SavedClip, SaveError> {
-        let result = self.save_inner(request);
-        let events = &self.shared.options.events;
-        match &result {
-            Ok(clip) => {
-                tracing::info!(pipeline = %self.id(), path = %clip.path.display(), duration_s = clip.info.duration_s,
-                    wait_ms = clip.wait_ms, write_ms = clip.write_ms, "clip saved");
-                events.emit(Event::ClipSaved(clip.event()));
-            }
-            Err(e) => {
-                tracing::warn!(pipeline = %self.id(), error = %e, "clip not saved");
-                events.emit(Event::ClipFailed {
-                    pipeline: self.id().to_owned(),
-                    trigger: request.trigger,
-                    reason: e.to_string(),
-                });
-            }
-        }
-        result
-    }
-
-    /// Adds a marker at `at_ns` on the ring's timeline, or now.
-    pub fn add_marker(
-        &self,
-        ring: Option<&str>,
-        at_ns: Option<i64>,
-        label: Option<String>,
-    ) -> Result<clipshot_replay::Marker, SaveError> {
-        let node = self.shared.ring_node(ring).map_err(SaveError::NoRing)?;
-        let at = at_ns.or_else(|| self.shared.now_on(&node)).or_else(|| node.ring.newest_video_ns()).unwrap_or(0);
-        let marker = node.ring.add_marker(at, label.clone());
-        self.shared.options.events.emit(Event::MarkerAdded {
-            pipeline: self.id().to_owned(),
-            marker_id: marker.id.to_string(),
-            at_ns: at,
-            label,
-        });
-        Ok(marker)
-    }
-
-    /// The pipeline's "now" on a ring's timeline (the newest video when stopped).
-    pub fn now_ns(&self, ring: Option<&str>) -> Option<i64> {
-        let node = self.shared.ring_node(ring).ok()?;
-        self.shared.now_on(&node).or_else(|| node.ring.newest_video_ns())
-    }
-
-    fn save_inner(&self, request: &SaveRequest) -> Result<SavedClip, SaveError> {
-        let started = Instant::now();
-        let node = self.shared.ring_node(request.ring.as_deref()).map_err(SaveError::NoRing)?;
-        let now = self.shared.now_on(&node);
-        let span = match request.span {
-            SaveSpan::Last { seconds, post_seconds } => {
-                check_seconds(seconds, post_seconds)?;
-                let t = now.or_else(|| node.ring.newest_video_ns()).unwrap_or(0);
-                Span { start_ns: t - ns(seconds), end_ns: t + ns(post_seconds) }
-            }
-            SaveSpan::Marker { id, pre_seconds, post_seconds } => {
-                check_seconds(pre_seconds, post_seconds)?;
-                let m = node.ring.marker(id).ok_or(SaveError::NoMarker(id))?;
-                Span { start_ns: m.at_ns - ns(pre_seconds), end_ns: m.at_ns + ns(post_seconds) }
-            }
-            SaveSpan::Range(span) if span.end_ns <= span.start_ns => {
-                return Err(SaveError::InvalidSpan("the end is not after the start".into()));
-            }
-            SaveSpan::Range(span) => span,
-        };
-        // The moment asked for must be in the clip: wait for the encoder to
-        // deliver it (and for any post-roll), but only while the pipeline runs.
-        if let Some(now) = now {
-            let grace = Duration::from_nanos((span.end_ns - now).max(0) as u64) + ENCODER_GRACE;
-            node.ring.wait_for_video(span.end_ns, grace);
-        }
-        let wait_ms = started.elapsed().as_secs_f64() * 1e3;
-        let snapshot = node.ring.snapshot(span)?;
-        let clips_dir = self.shared.clips_dir.lock().clone();
-        let name = format!("{}-{}.mp4", self.id(), timestamp_name());
-        let saved = save_clip(&clips_dir, &name, &snapshot.clip_source())?;
-        Ok(SavedClip {
-            pipeline: self.id().to_owned(),
-            path: saved.path,
-            info: saved.info,
-            span: snapshot.span,
-            trigger: request.trigger,
-            wait_ms,
-            write_ms: saved.write_ms,
-            save_ms: started.elapsed().as_secs_f64() * 1e3,
-        })
-    }
+fn seconds(ns: i64) -> f64 {
+    ns as f64 / NS_PER_S
 }
 
 fn check_seconds(before: f64, after: f64) -> Result<(), SaveError> {
@@ -186,4 +110,92 @@ fn check_seconds(before: f64, after: f64) -> Result<(), SaveError> {
         )));
     }
     Ok(())
+}
+
+impl RingNode {
+    /// The span a request asks for, on this ring's timeline.
+    fn asked_span(&self, span: SaveSpan, now: Option<i64>) -> Result<Span, SaveError> {
+        Ok(match span {
+            SaveSpan::Last { seconds, post_seconds } => {
+                check_seconds(seconds, post_seconds)?;
+                let t = now.or_else(|| self.ring.newest_video_ns()).unwrap_or(0);
+                Span { start_ns: t - ns(seconds), end_ns: t + ns(post_seconds) }
+            }
+            SaveSpan::Marker { id, pre_seconds, post_seconds } => {
+                check_seconds(pre_seconds, post_seconds)?;
+                let m = self.ring.marker(id).ok_or(SaveError::NoMarker(id))?;
+                Span { start_ns: m.at_ns - ns(pre_seconds), end_ns: m.at_ns + ns(post_seconds) }
+            }
+            SaveSpan::Around { at_ns, pre_seconds, post_seconds } => {
+                check_seconds(pre_seconds, post_seconds)?;
+                Span { start_ns: at_ns - ns(pre_seconds), end_ns: at_ns + ns(post_seconds) }
+            }
+            SaveSpan::Range(span) if span.end_ns <= span.start_ns => {
+                return Err(SaveError::InvalidSpan("the end is not after the start".into()));
+            }
+            SaveSpan::Range(span) => span,
+        })
+    }
+
+    /// Saves a span of the ring as an MP4 in the clips folder. Blocks for the
+    /// post-roll (and the encoder's latency) while the pipeline plays; call it
+    /// off async executors.
+    pub(crate) fn save(&self, request: &SaveRequest, ctx: &SaveContext<'_>) -> Result<SavedClip, SaveError> {
+        let started = Instant::now();
+        let asked = self.asked_span(request.span, ctx.now_ns)?;
+        // The moment asked for must be in the clip: wait for the encoder to
+        // deliver it (and for any post-roll), but only while the pipeline runs.
+        if let Some(now) = ctx.now_ns {
+            let grace = Duration::from_nanos((asked.end_ns - now).max(0) as u64) + ENCODER_GRACE;
+            self.ring.wait_for_video(asked.end_ns, grace);
+        }
+        let wait_ms = started.elapsed().as_secs_f64() * 1e3;
+        let snapshot = self.ring.snapshot(asked)?;
+        let shortfall = shortfall(&snapshot, ctx.now_ns.is_none(), self.restarted_at());
+        let name = format!("{}-{}.mp4", ctx.pipeline, timestamp_name());
+        let saved = save_clip(ctx.clips_dir, &name, &snapshot.clip_source())?;
+        Ok(SavedClip {
+            pipeline: ctx.pipeline.to_owned(),
+            path: saved.path,
+            info: saved.info,
+            span: snapshot.span,
+            asked,
+            shortfall,
+            trigger: request.trigger,
+            wait_ms,
+            write_ms: saved.write_ms,
+            save_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+}
+
+/// Why a snapshot covers less than was asked, in words a user can act on.
+fn shortfall(snapshot: &Snapshot, stopped: bool, restarted_at: Option<String>) -> Option<String> {
+    let asked_s = seconds(snapshot.asked.end_ns - snapshot.asked.start_ns);
+    let got_s = seconds(snapshot.span.end_ns - snapshot.span.start_ns);
+    let mut reasons = Vec::new();
+    if got_s + SHORTFALL_TOLERANCE_S < asked_s {
+        if snapshot.asked.start_ns < snapshot.epoch_start_ns && snapshot.earlier_epoch {
+            let when = restarted_at.map(|t| format!(" at {t}")).unwrap_or_default();
+            reasons.push(format!(
+                "the pipeline restarted{when}; a clip never spans a restart, so older video was not included"
+            ));
+        } else if snapshot.asked.start_ns < snapshot.epoch_start_ns {
+            reasons.push(
+                "the replay ring holds less than was asked (recording began recently, or the ring is shorter)"
+                    .to_owned(),
+            );
+        }
+        if snapshot.asked.end_ns > snapshot.span.end_ns {
+            reasons.push("the moment asked for was not in the ring yet".to_owned());
+        }
+        if reasons.is_empty() {
+            reasons.push("the replay ring holds less than was asked".to_owned());
+        }
+        reasons.insert(0, format!("asked for {asked_s:.1} s, got {got_s:.1} s"));
+    }
+    if stopped {
+        reasons.push("the pipeline is stopped: this is what its ring held when it stopped".to_owned());
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }

@@ -1,16 +1,15 @@
 //! `sink.file`: continuous recording to a crash-safe file.
 
-use super::{BuildCtx, Built, GstNodeKind};
 use crate::error::BuildError;
-use clipshot_core::{MediaType, NodeDescriptor, PadSpec, Props};
+use crate::kind::{BuildCtx, Built, Segment};
+use clipshot_core::{MediaType, Node, PadSpec};
 use gstreamer::prelude::*;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-enum Format {
+pub enum Format {
     /// Fragmented MP4: every finished fragment is playable after a crash.
     #[default]
     Mp4,
@@ -20,7 +19,7 @@ enum Format {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileSinkProps {
+pub struct FileSinkProps {
     /// Folder for recordings; `<data_dir>/recordings` by default. Each start
     /// opens a new file named after the time.
     dir: Option<String>,
@@ -36,29 +35,45 @@ fn default_fragment() -> f64 {
     2.0
 }
 
-pub(super) fn file() -> Arc<GstNodeKind> {
-    GstNodeKind::new(
-        NodeDescriptor::new::<FileSinkProps>(
-            "sink.file",
-            "Continuous recording to a crash-safe file (fragmented MP4 or MKV)",
-            vec![
-                PadSpec::input("video", MediaType::EncodedVideo),
-                PadSpec::input("audio", MediaType::EncodedAudio).required(false),
-            ],
-        ),
-        build_file_sink,
-    )
+/// `sink.file`.
+#[derive(Debug)]
+pub struct FileSink;
+
+impl Node for FileSink {
+    type Props = FileSinkProps;
+    const KIND: &'static str = "sink.file";
+    const SUMMARY: &'static str = "Continuous recording to a crash-safe file (fragmented MP4 or MKV)";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![
+            PadSpec::input("video", MediaType::H264),
+            PadSpec::input("audio", MediaType::Aac).or(MediaType::Opus).required(false),
+        ]
+    }
 }
 
-fn build_file_sink(props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let p: FileSinkProps = ctx.props(props)?;
+impl Segment for FileSink {
+    fn elements(p: &FileSinkProps) -> Vec<&'static str> {
+        let mux = match p.format {
+            Format::Mp4 => "mp4mux",
+            Format::Mkv => "matroskamux",
+        };
+        vec![mux, "filesink"]
+    }
+
+    fn build(p: FileSinkProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
+        build_file_sink(p, ctx)
+    }
+}
+
+fn build_file_sink(p: FileSinkProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
     let dir = p.dir.map_or_else(|| ctx.options.data_dir.join("recordings"), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).map_err(|e| ctx.error(format!("cannot create {}: {e}", dir.display())))?;
     let ext = match p.format {
         Format::Mp4 => "mp4",
         Format::Mkv => "mkv",
     };
-    let path = dir.join(format!("{}-{}.{ext}", ctx.node, crate::save::timestamp_name()));
+    let path = dir.join(format!("{}-{}.{ext}", ctx.node, clipshot_replay::clip::timestamp_name()));
     let mux = match p.format {
         Format::Mp4 => {
             let mux = ctx.element("mp4mux", "mux")?;

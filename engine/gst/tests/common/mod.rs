@@ -2,7 +2,8 @@
 //! ffprobe/ffmpeg as the oracle for the clips.
 #![allow(dead_code)]
 
-use clipshot_core::{Event, EventSink, GraphSpec, Registry};
+use clipshot_core::{Event, EventSink, GraphSpec};
+use clipshot_gst::Registry;
 use clipshot_gst::{Pipeline, PipelineOptions};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,301 @@
+//! The bridges between GStreamer pads and in-process processors.
+//!
+//! A raw-video link into a processor becomes
+//! `queue leaky=downstream max-size-buffers=1 ! videorate drop-only=true max-rate=N
+//!  ! videoscale ! videoconvert ! caps ! appsink sync=false` and then a bounded
+//! channel to the processor's own thread. The channel keeps the newest input:
+//! when the processor is still busy, the oldest waiting input is dropped and
+//! counted. Nothing on this side ever blocks a streaming thread, so a slow or
+//! stuck processor costs the record path nothing.
+
+use super::Shared;
+use super::stats::Counters;
+use crate::error::BuildError;
+use crate::kind::chain;
+use clipshot_core::PixelFormat;
+use clipshot_core::processor::{AudioChunk, Input, Outputs, Processor, Tensor, VideoFrame, VideoInput};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One input waiting for a processor.
+pub(crate) enum Item {
+    Video { buffer: gst::MappedBuffer<gst::buffer::Readable>, info: FrameInfo },
+    Audio { buffer: gst::MappedBuffer<gst::buffer::Readable>, rate: u32, channels: u16, pts_ns: i64 },
+    Tensor(Tensor),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameInfo {
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    stride: u32,
+    pts_ns: i64,
+}
+
+impl Item {
+    fn input(&self) -> Input<'_> {
+        match self {
+            Self::Video { buffer, info } => Input::Video(VideoFrame {
+                format: info.format,
+                width: info.width,
+                height: info.height,
+                stride: info.stride,
+                data: buffer.as_slice(),
+                pts_ns: info.pts_ns,
+            }),
+            Self::Audio { buffer, rate, channels, pts_ns } => Input::Audio(AudioChunk {
+                rate: *rate,
+                channels: *channels,
+                // F32LE caps make the buffer f32 samples; a misaligned or odd
+                // length (never seen from audioconvert) yields no samples.
+                samples: bytemuck_f32(buffer.as_slice()),
+                pts_ns: *pts_ns,
+            }),
+            Self::Tensor(t) => Input::Tensor(t),
+        }
+    }
+}
+
+fn bytemuck_f32(bytes: &[u8]) -> &[f32] {
+    // SAFETY: any bit pattern is a valid f32; `align_to` gives the aligned middle.
+    let (head, floats, _) = unsafe { bytes.align_to::<f32>() };
+    if head.is_empty() { floats } else { &[] }
+}
+
+enum Message {
+    Input(String, Item),
+    Stop,
+}
+
+/// The sending end of a processor's queue: drops the oldest waiting input
+/// when full, and counts it on the processor's node.
+#[derive(Clone)]
+pub(crate) struct Inlet {
+    tx: Sender<Message>,
+    /// A receiver of the same channel, to drop the oldest input when full.
+    oldest: Receiver<Message>,
+    counters: Arc<Counters>,
+}
+
+impl Inlet {
+    pub fn push(&self, pad: &str, item: Item) {
+        let mut message = Message::Input(pad.to_owned(), item);
+        loop {
+            match self.tx.try_send(message) {
+                Ok(()) => return,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    message = back;
+                    if let Ok(Message::Input(..)) = self.oldest.try_recv() {
+                        Counters::add(&self.counters.dropped, 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A processor's queue, created before any worker starts so that processors
+/// can feed each other whatever the build order.
+pub(crate) struct Queue {
+    pub inlet: Inlet,
+    rx: Receiver<Message>,
+}
+
+impl Queue {
+    /// `capacity` 1 for video-only processors: only the newest frame matters.
+    pub fn new(capacity: usize, counters: Arc<Counters>) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        Self { inlet: Inlet { tx, oldest: rx.clone(), counters }, rx }
+    }
+}
+
+/// A processor's thread; dropping it flushes and joins the processor.
+pub(crate) struct Worker {
+    stop: Sender<Message>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn spawn(
+        shared: Arc<Shared>,
+        node: String,
+        mut processor: Box<dyn Processor>,
+        queue: Queue,
+    ) -> Result<Self, BuildError> {
+        let stop = queue.inlet.tx.clone();
+        let counters = Arc::clone(&queue.inlet.counters);
+        let name = format!("proc:{node}");
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let mut out = Outputs::default();
+                while let Ok(Message::Input(pad, item)) = queue.rx.recv() {
+                    Counters::add(&counters.frames_in, 1);
+                    if let Err(e) = processor.process(&pad, item.input(), &mut out) {
+                        Counters::add(&counters.errors, 1);
+                        tracing::debug!(node = %node, error = %e, "processor failed on one input");
+                    }
+                    shared.route(&node, &mut out);
+                }
+                processor.flush(&mut out);
+                shared.route(&node, &mut out);
+            })
+            .map_err(|e| BuildError::Node { node: String::new(), message: format!("cannot start a thread: {e}") })?;
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Blocking send: the worker drains its queue first, so Stop arrives.
+        let _ = self.stop.send(Message::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn gst_format(format: PixelFormat) -> &'static str {
+    match format {
+        PixelFormat::Rgba => "RGBA",
+        PixelFormat::Bgra => "BGRA",
+        PixelFormat::Nv12 => "NV12",
+        PixelFormat::I420 => "I420",
+    }
+}
+
+fn make(pipeline: &gst::Pipeline, factory: &str, name: &str) -> Result<gst::Element, BuildError> {
+    let e = gst::ElementFactory::make(factory).name(name).build().map_err(|_| BuildError::MissingElement {
+        node: name.to_owned(),
+        element: factory.to_owned(),
+        hint: crate::kind::install_hint(factory),
+    })?;
+    pipeline.add(&e).map_err(|e| BuildError::Start(e.to_string()))?;
+    Ok(e)
+}
+
+fn running_ns(segment: &gst::Segment, pts: Option<gst::ClockTime>) -> i64 {
+    let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else { return 0 };
+    match pts.and_then(|t| segment.to_running_time_full(t)) {
+        Some(gst::Signed::Positive(v)) => v.nseconds() as i64,
+        Some(gst::Signed::Negative(v)) => -(v.nseconds() as i64),
+        None => 0,
+    }
+}
+
+/// Adds the raw-video bridge named after the link and returns its sink pad.
+pub(crate) fn video_bridge(
+    pipeline: &gst::Pipeline,
+    link: &str,
+    want: VideoInput,
+    to_pad: &str,
+    inlet: Inlet,
+    offset_ns: i64,
+) -> Result<gst::Pad, BuildError> {
+    let queue = make(pipeline, "queue", &format!("{link}.queue"))?;
+    queue.set_property_from_str("leaky", "downstream");
+    queue.set_property("max-size-buffers", 1u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    let rate = make(pipeline, "videorate", &format!("{link}.rate"))?;
+    rate.set_property("drop-only", true);
+    rate.set_property("max-rate", (want.max_fps.ceil() as i32).max(1));
+    let scale = make(pipeline, "videoscale", &format!("{link}.scale"))?;
+    let convert = make(pipeline, "videoconvert", &format!("{link}.convert"))?;
+    let caps = make(pipeline, "capsfilter", &format!("{link}.caps"))?;
+    let mut c = gst::Caps::builder("video/x-raw").field("format", gst_format(want.format));
+    if let Some(w) = want.width {
+        c = c.field("width", w as i32).field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+    }
+    caps.set_property("caps", c.build());
+    let to_pad = to_pad.to_owned();
+    let sink = gst_app::AppSink::builder()
+        .name(format!("{link}.sink"))
+        .sync(false)
+        .async_(false)
+        .max_buffers(1)
+        .drop(true)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(buffer), Some(caps), Some(segment)) =
+                        (sample.buffer_owned(), sample.caps(), sample.segment())
+                    else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { return Ok(gst::FlowSuccess::Ok) };
+                    let pts_ns = running_ns(segment, buffer.pts()) + offset_ns;
+                    if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
+                        let info = FrameInfo {
+                            format: want.format,
+                            width: info.width(),
+                            height: info.height(),
+                            stride: info.stride()[0] as u32,
+                            pts_ns,
+                        };
+                        inlet.push(&to_pad, Item::Video { buffer, info });
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    pipeline.add(&sink).map_err(|e| BuildError::Start(e.to_string()))?;
+    chain(&[&queue, &rate, &scale, &convert, &caps, sink.upcast_ref()])?;
+    Ok(queue.static_pad("sink").expect("queue has a sink pad"))
+}
+
+/// Adds the raw-audio bridge (interleaved F32) and returns its sink pad.
+pub(crate) fn audio_bridge(
+    pipeline: &gst::Pipeline,
+    link: &str,
+    to_pad: &str,
+    inlet: Inlet,
+    offset_ns: i64,
+) -> Result<gst::Pad, BuildError> {
+    let queue = make(pipeline, "queue", &format!("{link}.queue"))?;
+    queue.set_property_from_str("leaky", "downstream");
+    let convert = make(pipeline, "audioconvert", &format!("{link}.convert"))?;
+    let caps = make(pipeline, "capsfilter", &format!("{link}.caps"))?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build(),
+    );
+    let to_pad = to_pad.to_owned();
+    let sink = gst_app::AppSink::builder()
+        .name(format!("{link}.sink"))
+        .sync(false)
+        .async_(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(buffer), Some(caps), Some(segment)) =
+                        (sample.buffer_owned(), sample.caps(), sample.segment())
+                    else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let s = caps.structure(0);
+                    let rate = s.and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000) as u32;
+                    let channels = s.and_then(|s| s.get::<i32>("channels").ok()).unwrap_or(2) as u16;
+                    let pts_ns = running_ns(segment, buffer.pts()) + offset_ns;
+                    if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
+                        inlet.push(&to_pad, Item::Audio { buffer, rate, channels, pts_ns });
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    pipeline.add(&sink).map_err(|e| BuildError::Start(e.to_string()))?;
+    chain(&[&queue, &convert, &caps, sink.upcast_ref()])?;
+    Ok(queue.static_pad("sink").expect("queue has a sink pad"))
+}

@@ -1,0 +1,36 @@
+//! The ClipShot engine as a service.
+//!
+//! [`Engine`] owns the node registry (GStreamer's built-in kinds, then the
+//! processor kinds, later plugins), the pipelines and their supervision, the
+//! [`EventBus`], the presets, the rules about the default pipeline, and the
+//! one save path that every trigger (the [`hotkey`], the CLI, the REST API,
+//! an obs-websocket remote, a highlight detector) goes through. The clip
+//! [`recorder`] turns every saved clip into a record wherever a front end
+//! keeps them. Front ends (the HTTP API, the CLI, later obs-websocket and the
+//! dashboard) use this facade and never the media stack itself.
+
+mod engine;
+pub mod events;
+pub mod hotkey;
+pub mod presets;
+pub mod recorder;
+
+pub use engine::{Engine, EngineError, PipelineSummary, Settings, registry};
+pub use events::{EventBus, Stamped, Subscription};
+pub use hotkey::{Hotkey, HotkeyStatus};
+
+/// What a pipeline is and does, as front ends see it.
+pub use clipshot_gst::{
+    BuildError, Image, NodeStats, Pipeline, PipelineStats, Registry, RingFill, SaveError, SaveRequest, SaveSpan,
+    SavedClip,
+};
+
+/// What this machine can capture from and encode with, and reading saved
+/// clips back (metadata, thumbnails): the media stack's answers, behind
+/// the facade.
+pub mod media {
+    pub use clipshot_gst::capture::devices::{AudioDevice, audio_devices, audio_encoders};
+    pub use clipshot_gst::capture::x11::{Display, Window, probe_display, screens};
+    pub use clipshot_gst::encode::probe::{EncoderInfo, h264_encoders};
+    pub use clipshot_gst::inspect::{InspectError, MediaInfo, media_info, thumbnail};
+}
