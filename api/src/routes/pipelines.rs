@@ -413,11 +413,11 @@ pub async fn add_marker(
         (status = 503, description = "No frame has reached the preview yet (the pipeline is starting or stopped)", body = Problem, content_type = "application/problem+json")))]
 pub async fn preview(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let p = find(&state, &id)?;
-    let has_preview = p.graph().spec().nodes.iter().any(|n| n.kind == "video.preview");
-    if !has_preview {
+    let node = p.graph().spec().nodes.iter().find(|n| n.kind == "video.preview").map(|n| n.id.clone());
+    let Some(node) = node else {
         return Err(Problem::not_found(format!("pipeline `{id}` has no `video.preview` node")));
-    }
-    let image = p.image(None).ok_or_else(|| {
+    };
+    let image = p.image(Some(&node)).ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no-preview-yet",

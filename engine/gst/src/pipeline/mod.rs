@@ -25,7 +25,7 @@ use stats::Counters;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -82,6 +82,9 @@ struct Shared {
     counters: HashMap<String, Arc<Counters>>,
     routes: Mutex<build::Routes>,
     images: Mutex<HashMap<String, Image>>,
+    /// A save a processor asked for is running: further ones wait their turn
+    /// by being dropped (a detector firing every frame must not pile up saves).
+    processor_saving: Arc<AtomicBool>,
 }
 
 /// A running (or stopped) pipeline.
@@ -120,6 +123,7 @@ impl Pipeline {
                 counters,
                 routes: Mutex::new(HashMap::new()),
                 images: Mutex::new(HashMap::new()),
+                processor_saving: Arc::new(AtomicBool::new(false)),
             }),
             control: Mutex::new(None),
         }
@@ -363,6 +367,10 @@ impl Shared {
                     }
                 }
                 Output::Save { at_ns, pre_seconds, post_seconds, trigger } => {
+                    if self.processor_saving.swap(true, Ordering::AcqRel) {
+                        tracing::debug!(node, "a processor save is already running; this one is skipped");
+                        continue;
+                    }
                     // A save waits for its post-roll: never on the processor's thread.
                     let this = Arc::clone(self);
                     let request = SaveRequest {
@@ -370,10 +378,12 @@ impl Shared {
                         span: SaveSpan::Around { at_ns, pre_seconds, post_seconds },
                         trigger,
                     };
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("save:{node}"))
-                        .spawn(move || drop(this.save(&request)));
+                    let spawned = std::thread::Builder::new().name(format!("save:{node}")).spawn(move || {
+                        drop(this.save(&request));
+                        this.processor_saving.store(false, Ordering::Release);
+                    });
                     if let Err(e) = spawned {
+                        self.processor_saving.store(false, Ordering::Release);
                         tracing::error!(node, error = %e, "cannot start a save");
                     }
                 }

@@ -14,13 +14,22 @@ use crate::error::BuildError;
 use crate::kind::chain;
 use clipshot_core::PixelFormat;
 use clipshot_core::processor::{AudioChunk, Input, Outputs, Processor, Tensor, VideoFrame, VideoInput};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often an idle processor thread looks at its stop flag.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long a stop waits for a processor to finish its current call before
+/// leaving the thread behind (a stuck processor must not hang a stop).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// One input waiting for a processor.
 pub(crate) enum Item {
@@ -68,10 +77,7 @@ fn bytemuck_f32(bytes: &[u8]) -> &[f32] {
     if head.is_empty() { floats } else { &[] }
 }
 
-enum Message {
-    Input(String, Item),
-    Stop,
-}
+struct Message(String, Item);
 
 /// The sending end of a processor's queue: drops the oldest waiting input
 /// when full, and counts it on the processor's node.
@@ -85,14 +91,13 @@ pub(crate) struct Inlet {
 
 impl Inlet {
     pub fn push(&self, pad: &str, item: Item) {
-        let mut message = Message::Input(pad.to_owned(), item);
+        let mut message = Message(pad.to_owned(), item);
         loop {
             match self.tx.try_send(message) {
-                Ok(()) => return,
-                Err(TrySendError::Disconnected(_)) => return,
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
                 Err(TrySendError::Full(back)) => {
                     message = back;
-                    if let Ok(Message::Input(..)) = self.oldest.try_recv() {
+                    if self.oldest.try_recv().is_ok() {
                         Counters::add(&self.counters.dropped, 1);
                     }
                 }
@@ -118,7 +123,9 @@ impl Queue {
 
 /// A processor's thread; dropping it flushes and joins the processor.
 pub(crate) struct Worker {
-    stop: Sender<Message>,
+    node: String,
+    stop: Arc<AtomicBool>,
+    done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -129,35 +136,56 @@ impl Worker {
         mut processor: Box<dyn Processor>,
         queue: Queue,
     ) -> Result<Self, BuildError> {
-        let stop = queue.inlet.tx.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = crossbeam_channel::bounded(1);
         let counters = Arc::clone(&queue.inlet.counters);
-        let name = format!("proc:{node}");
+        let (flag, id) = (Arc::clone(&stop), node.clone());
         let thread = std::thread::Builder::new()
-            .name(name)
+            .name(format!("proc:{node}"))
             .spawn(move || {
                 let mut out = Outputs::default();
-                while let Ok(Message::Input(pad, item)) = queue.rx.recv() {
+                while !flag.load(Ordering::Relaxed) {
+                    let Message(pad, item) = match queue.rx.recv_timeout(IDLE_POLL) {
+                        Ok(message) => message,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     Counters::add(&counters.frames_in, 1);
-                    if let Err(e) = processor.process(&pad, item.input(), &mut out) {
-                        Counters::add(&counters.errors, 1);
-                        tracing::debug!(node = %node, error = %e, "processor failed on one input");
+                    // A panicking processor stops; the pipeline and its record path go on.
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out))) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            Counters::add(&counters.errors, 1);
+                            tracing::debug!(node = %id, error = %e, "processor failed on one input");
+                        }
+                        Err(_) => {
+                            Counters::add(&counters.errors, 1);
+                            tracing::error!(node = %id, "processor panicked; it is stopped until the pipeline restarts");
+                            let _ = done_tx.send(());
+                            return;
+                        }
                     }
-                    shared.route(&node, &mut out);
+                    shared.route(&id, &mut out);
                 }
-                processor.flush(&mut out);
-                shared.route(&node, &mut out);
+                if std::panic::catch_unwind(AssertUnwindSafe(|| processor.flush(&mut out))).is_ok() {
+                    shared.route(&id, &mut out);
+                }
+                let _ = done_tx.send(());
             })
-            .map_err(|e| BuildError::Node { node: String::new(), message: format!("cannot start a thread: {e}") })?;
-        Ok(Self { stop, thread: Some(thread) })
+            .map_err(|e| BuildError::Node { node: node.clone(), message: format!("cannot start a thread: {e}") })?;
+        Ok(Self { node, stop, done, thread: Some(thread) })
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Blocking send: the worker drains its queue first, so Stop arrives.
-        let _ = self.stop.send(Message::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.stop.store(true, Ordering::Relaxed);
+        let Some(thread) = self.thread.take() else { return };
+        if self.done.recv_timeout(STOP_GRACE).is_ok() {
+            let _ = thread.join();
+        } else {
+            // Stuck in a call: leave the thread behind rather than hang the stop.
+            tracing::warn!(node = %self.node, "processor did not stop within {STOP_GRACE:?}; its thread is left behind");
         }
     }
 }

@@ -42,6 +42,8 @@ pub(super) fn supervise(
                 let end = watch(shared, &assembled.pipeline, commands, assembled.needs_eos);
                 drop(assembled);
                 shared.run.lock().current = None;
+                // A stopped pipeline shows no stale preview.
+                shared.images.lock().clear();
                 end
             }
             Err(e) => {
