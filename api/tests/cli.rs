@@ -146,38 +146,9 @@ fn a_bad_configuration_is_a_readable_error() {
     assert!(err.contains("invalid configuration") && err.contains("port"), "{err}");
 }
 
-/// The graph of the engine-runtime issue: three problems only this machine
-/// can tell (a file that is not there, an encoder that is not installed) or
-/// that the codecs tell (Opus cannot go into the MP4 ring).
-pub const CONTEXT_PROBLEMS: &str = r#"
-name = "ctx"
-[[nodes]]
-id = "file"
-kind = "capture.file"
-props = { path = "/no/such/gameplay.mp4" }
-[[nodes]]
-id = "venc"
-kind = "encode.h264"
-props = { encoder = "nvenc" }
-[[nodes]]
-id = "opus"
-kind = "encode.opus"
-[[nodes]]
-id = "ring"
-kind = "replay.ring"
-[[links]]
-from = "file.video"
-to = "venc.video"
-[[links]]
-from = "file.audio"
-to = "opus.audio"
-[[links]]
-from = "venc.video"
-to = "ring.video"
-[[links]]
-from = "opus.audio"
-to = "ring.audio"
-"#;
+/// Three problems only this machine (a file that is not there, an encoder
+/// that is not installed) or the codecs (Opus cannot go into the MP4 ring) can tell.
+const CONTEXT_PROBLEMS: &str = include_str!("../../engine/gst/tests/fixtures/context-problems.toml");
 
 #[test]
 fn validate_reports_structure_and_context_problems_together() {

@@ -123,35 +123,7 @@ fn a_busy_processor_drops_frames_while_the_ring_keeps_every_packet() {
 #[test]
 fn context_problems_are_all_reported_before_anything_starts() {
     let registry = registry();
-    let toml = r#"
-name = "ctx"
-[[nodes]]
-id = "file"
-kind = "capture.file"
-props = { path = "/no/such/gameplay.mp4" }
-[[nodes]]
-id = "venc"
-kind = "encode.h264"
-props = { encoder = "nvenc" }
-[[nodes]]
-id = "opus"
-kind = "encode.opus"
-[[nodes]]
-id = "ring"
-kind = "replay.ring"
-[[links]]
-from = "file.video"
-to = "venc.video"
-[[links]]
-from = "file.audio"
-to = "opus.audio"
-[[links]]
-from = "venc.video"
-to = "ring.video"
-[[links]]
-from = "opus.audio"
-to = "ring.audio"
-"#;
+    let toml = include_str!("fixtures/context-problems.toml");
     let errors = clipshot_core::validate::validate(&GraphSpec::from_toml(toml).unwrap(), &registry).unwrap_err();
     let found: Vec<(ProblemCode, &str)> = errors.problems.iter().map(|p| (p.code, p.location.as_str())).collect();
     assert_eq!(found.len(), 3, "{errors}");
