@@ -278,7 +278,24 @@ pub(crate) fn video_bridge(
         .build();
     pipeline.add(&sink).map_err(|e| BuildError::Start(e.to_string()))?;
     chain(&[&queue, &rate, &scale, &convert, &caps, sink.upcast_ref()])?;
-    Ok(queue.static_pad("sink").expect("queue has a sink pad"))
+    let pad = queue.static_pad("sink").expect("queue has a sink pad");
+    // Take whatever the source gives: left alone, the bridge's converter
+    // answers the source's caps query with its own format first, the source
+    // then produces that (RGBA) and the *record* branch converts every frame
+    // (measured: 1.58x the record path's CPU). Converting the few frames
+    // that reach the processor costs next to nothing.
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+        let Some(gst::PadProbeData::Query(query)) = &mut info.data else { return gst::PadProbeReturn::Ok };
+        let gst::QueryViewMut::Caps(q) = query.view_mut() else { return gst::PadProbeReturn::Ok };
+        let any = gst::Caps::new_empty_simple("video/x-raw");
+        let result = match q.filter() {
+            Some(filter) => filter.intersect_with_mode(&any, gst::CapsIntersectMode::First),
+            None => any,
+        };
+        q.set_result(&result);
+        gst::PadProbeReturn::Handled
+    });
+    Ok(pad)
 }
 
 /// Adds the raw-audio bridge (interleaved F32) and returns its sink pad.
