@@ -108,7 +108,7 @@ fn engine_problem(e: EngineError) -> Problem {
         EngineError::Build(clipshot_runtime::BuildError::Invalid(errors)) => graph_problems(&errors, "/graph"),
         EngineError::Build(_) => Problem::new(StatusCode::CONFLICT, "cannot-start", e.to_string()),
         EngineError::DefaultPipeline => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-        EngineError::NoPipeline(_) => Problem::not_found(e.to_string()),
+        EngineError::NoPipeline(_) | EngineError::NoDefault => Problem::not_found(e.to_string()),
         EngineError::Save(e) => save_problem(e),
         other => Problem::internal(other.to_string()),
     }
@@ -194,7 +194,15 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PipelineSummary>, Problem> {
     let p = find(&state, &id)?;
     let engine = Arc::clone(&state.engine);
-    blocking(move || engine.start(&p)).await?.map_err(engine_problem)?;
+    blocking(move || engine.start(&p)).await?.map_err(|e| match e {
+        // What the graph needs is gone since it was added (a file deleted, an
+        // encoder lost): 409, with every problem located in the pipeline's graph.
+        EngineError::Build(clipshot_runtime::BuildError::Invalid(errors)) => Problem {
+            problems: graph_problems(&errors, "").problems,
+            ..Problem::new(StatusCode::CONFLICT, "cannot-start", errors.to_string())
+        },
+        other => engine_problem(other),
+    })?;
     summary(&state, &id)
 }
 

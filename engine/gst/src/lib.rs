@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod kind;
 mod pipeline;
 pub mod replay;
+mod sample;
 pub mod sink;
 
 pub use error::{BuildError, SaveError};

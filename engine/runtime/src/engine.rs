@@ -54,6 +54,8 @@ pub enum EngineError {
     Exists(String),
     #[error("no pipeline `{0}`")]
     NoPipeline(String),
+    #[error("no default pipeline is running")]
+    NoDefault,
     #[error("the default pipeline cannot be removed")]
     DefaultPipeline,
     #[error(transparent)]
@@ -169,8 +171,8 @@ impl Engine {
     /// Applies changed settings to what runs: where clips go and how long
     /// the rings are. The default pipeline changes at the next start.
     pub fn reconfigure(&self, settings: Settings) {
+        let clips_dir = settings.clips_dir.clone();
         *self.settings.write() = settings;
-        let clips_dir = self.settings.read().clips_dir.clone();
         for p in self.pipelines.read().values() {
             p.set_clips_dir(clips_dir.clone());
             self.apply_replay_seconds(p);
@@ -190,7 +192,7 @@ impl Engine {
     pub fn save(&self, pipeline: Option<&str>, request: &SaveRequest) -> Result<SavedClip, EngineError> {
         let p = match pipeline {
             Some(id) => self.pipeline(id).ok_or_else(|| EngineError::NoPipeline(id.to_owned()))?,
-            None => self.default_pipeline().ok_or_else(|| EngineError::NoPipeline("(default)".to_owned()))?,
+            None => self.default_pipeline().ok_or(EngineError::NoDefault)?,
         };
         Ok(p.save(request)?)
     }

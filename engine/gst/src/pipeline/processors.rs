@@ -12,12 +12,12 @@ use super::Shared;
 use super::stats::Counters;
 use crate::error::BuildError;
 use crate::kind::chain;
+use crate::sample::{callback_sink, running_ns};
 use clipshot_core::PixelFormat;
 use clipshot_core::processor::{AudioChunk, Input, Outputs, Processor, Tensor, VideoFrame, VideoInput};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -209,13 +209,12 @@ fn make(pipeline: &gst::Pipeline, factory: &str, name: &str) -> Result<gst::Elem
     Ok(e)
 }
 
-fn running_ns(segment: &gst::Segment, pts: Option<gst::ClockTime>) -> i64 {
-    let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else { return 0 };
-    match pts.and_then(|t| segment.to_running_time_full(t)) {
-        Some(gst::Signed::Positive(v)) => v.nseconds() as i64,
-        Some(gst::Signed::Negative(v)) => -(v.nseconds() as i64),
-        None => 0,
-    }
+/// The parts of a sample a bridge needs, on the ring's timeline.
+fn parts(sample: &gst::Sample, offset_ns: i64) -> Option<(gst::Buffer, &gst::CapsRef, i64)> {
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    let buffer = sample.buffer_owned()?;
+    let pts_ns = running_ns(segment, buffer.pts()).unwrap_or(0) + offset_ns;
+    Some((buffer, sample.caps()?, pts_ns))
 }
 
 /// Adds the raw-video bridge named after the link and returns its sink pad.
@@ -244,38 +243,18 @@ pub(crate) fn video_bridge(
     }
     caps.set_property("caps", c.build());
     let to_pad = to_pad.to_owned();
-    let sink = gst_app::AppSink::builder()
-        .name(format!("{link}.sink"))
-        .sync(false)
-        .async_(false)
-        .max_buffers(1)
-        .drop(true)
-        .callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let (Some(buffer), Some(caps), Some(segment)) =
-                        (sample.buffer_owned(), sample.caps(), sample.segment())
-                    else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { return Ok(gst::FlowSuccess::Ok) };
-                    let pts_ns = running_ns(segment, buffer.pts()) + offset_ns;
-                    if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
-                        let info = FrameInfo {
-                            format: want.format,
-                            width: info.width(),
-                            height: info.height(),
-                            stride: info.stride()[0] as u32,
-                            pts_ns,
-                        };
-                        inlet.push(&to_pad, Item::Video { buffer, info });
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        )
-        .build();
+    let sink = callback_sink(&format!("{link}.sink"), move |sample| {
+        let Some((buffer, caps, pts_ns)) = parts(&sample, offset_ns) else { return };
+        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { return };
+        if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
+            let (width, height, stride) = (info.width(), info.height(), info.stride()[0] as u32);
+            let info = FrameInfo { format: want.format, width, height, stride, pts_ns };
+            inlet.push(&to_pad, Item::Video { buffer, info });
+        }
+    });
+    // Only the newest frame is of use to a processor.
+    sink.set_max_buffers(1);
+    sink.set_drop(true);
     pipeline.add(&sink).map_err(|e| BuildError::Start(e.to_string()))?;
     chain(&[&queue, &rate, &scale, &convert, &caps, sink.upcast_ref()])?;
     let pad = queue.static_pad("sink").expect("queue has a sink pad");
@@ -315,31 +294,15 @@ pub(crate) fn audio_bridge(
         gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build(),
     );
     let to_pad = to_pad.to_owned();
-    let sink = gst_app::AppSink::builder()
-        .name(format!("{link}.sink"))
-        .sync(false)
-        .async_(false)
-        .callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let (Some(buffer), Some(caps), Some(segment)) =
-                        (sample.buffer_owned(), sample.caps(), sample.segment())
-                    else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let s = caps.structure(0);
-                    let rate = s.and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000) as u32;
-                    let channels = s.and_then(|s| s.get::<i32>("channels").ok()).unwrap_or(2) as u16;
-                    let pts_ns = running_ns(segment, buffer.pts()) + offset_ns;
-                    if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
-                        inlet.push(&to_pad, Item::Audio { buffer, rate, channels, pts_ns });
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        )
-        .build();
+    let sink = callback_sink(&format!("{link}.sink"), move |sample| {
+        let Some((buffer, caps, pts_ns)) = parts(&sample, offset_ns) else { return };
+        let s = caps.structure(0);
+        let rate = s.and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000) as u32;
+        let channels = s.and_then(|s| s.get::<i32>("channels").ok()).unwrap_or(2) as u16;
+        if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
+            inlet.push(&to_pad, Item::Audio { buffer, rate, channels, pts_ns });
+        }
+    });
     pipeline.add(&sink).map_err(|e| BuildError::Start(e.to_string()))?;
     chain(&[&queue, &convert, &caps, sink.upcast_ref()])?;
     Ok(queue.static_pad("sink").expect("queue has a sink pad"))

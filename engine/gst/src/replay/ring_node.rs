@@ -1,6 +1,7 @@
 //! The bridge from GStreamer to the replay ring: appsink callbacks that hand
 //! each encoded buffer to the ring as a reference-counted, read-only mapping.
 
+use crate::sample::{callback_sink, running_ns};
 use clipshot_core::{MediaBytes, Packet};
 use clipshot_replay::{AudioTrackConfig, ReplayRing, RingConfig, VideoTrackConfig};
 use gstreamer as gst;
@@ -75,33 +76,15 @@ impl RingNode {
         running_time_ns + self.offset_ns.load(Ordering::SeqCst)
     }
 
+    // A save never blocks these sinks: the ring lock is held for microseconds.
     pub fn video_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
         let this = Arc::clone(self);
-        self.sink(name, move |sample| this.on_sample(sample, true))
+        callback_sink(name, move |sample| this.on_sample(&sample, true))
     }
 
     pub fn audio_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
         let this = Arc::clone(self);
-        self.sink(name, move |sample| this.on_sample(sample, false))
-    }
-
-    fn sink(&self, name: &str, on_sample: impl Fn(&gst::Sample) + Send + Sync + 'static) -> gst_app::AppSink {
-        gst_app::AppSink::builder()
-            .name(name)
-            // Never wait on the clock: the record path must not add latency,
-            // and a save never blocks it (the ring lock is held for microseconds).
-            .sync(false)
-            .async_(false)
-            .callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        on_sample(&sample);
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            )
-            .build()
+        callback_sink(name, move |sample| this.on_sample(&sample, false))
     }
 
     fn on_sample(&self, sample: &gst::Sample, video: bool) {
@@ -134,18 +117,11 @@ impl RingNode {
             }
         }
         let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else { return };
-        let running = |t: Option<gst::ClockTime>| -> Option<i64> {
-            let t = t?;
-            match segment.to_running_time_full(t)? {
-                gst::Signed::Positive(v) => Some(v.nseconds() as i64),
-                gst::Signed::Negative(v) => Some(-(v.nseconds() as i64)),
-            }
-        };
-        let Some(pts) = running(buffer.pts()) else {
+        let Some(pts) = running_ns(segment, buffer.pts()) else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let dts = running(buffer.dts()).unwrap_or(pts);
+        let dts = running_ns(segment, buffer.dts()).unwrap_or(pts);
         let duration = buffer.duration().map_or(0, |d| d.nseconds() as i64);
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let Ok(mapped) = buffer.into_mapped_buffer_readable() else {
