@@ -27,12 +27,37 @@ pub struct Config {
     pub clip_seconds: f64,
     /// Extra host names accepted in the `Host` header (beyond localhost).
     pub allowed_hosts: Vec<String>,
-    /// Origins allowed through CORS.
+    /// Origins allowed through CORS: a list, or one comma-separated string
+    /// (the seed's `CORS_ORIGINS` form).
+    #[serde(deserialize_with = "list_or_csv")]
     pub cors_origins: Vec<String>,
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins when set.
     pub log: String,
     /// Seconds every replay ring holds; each preset's own value when unset.
     pub replay_seconds: Option<f64>,
+    /// Verbose errors: 500 answers carry the internal detail, and the log
+    /// shows debug messages (seed: `DEBUG`).
+    pub debug: bool,
+    /// The SQLite database: a path or a `sqlite://` URL (seed:
+    /// `DATABASE_URL`, whose `sqlite+aiosqlite:///./clipshot.db` form works);
+    /// `<data_dir>/clipshot.db` when unset.
+    pub database_url: Option<String>,
+    /// Where plugins are installed (seed: `PLUGINS_DIR`); `<data_dir>/plugins` when unset.
+    #[schema(value_type = Option<String>)]
+    pub plugins_dir: Option<PathBuf>,
+    /// Where ONNX models live (seed: `AI_MODELS_DIR`); `<data_dir>/models` when unset.
+    #[schema(value_type = Option<String>)]
+    pub models_dir: Option<PathBuf>,
+    /// Scratch space (seed: `TEMP_DIR`); `<data_dir>/temp` when unset. Clips
+    /// are never written here: they are written beside their final name, so
+    /// the rename that completes them is atomic.
+    #[schema(value_type = Option<String>)]
+    pub temp_dir: Option<PathBuf>,
+    /// Threads for blocking work (saves, GStreamer state changes, file
+    /// probes) (seed: `MAX_WORKERS`); the runtime's default (512) when unset.
+    pub max_workers: Option<u32>,
+    /// Where inference runs (seed: `DEFAULT_AI_PROVIDER`): `local` only.
+    pub ai_provider: String,
 }
 
 /// The live configuration, shared by the API, the hotkey and the engine.
@@ -60,8 +85,70 @@ impl Default for Config {
             .to_vec(),
             log: "info".into(),
             replay_seconds: None,
+            debug: false,
+            database_url: None,
+            plugins_dir: None,
+            models_dir: None,
+            temp_dir: None,
+            max_workers: None,
+            ai_provider: "local".into(),
         }
     }
+}
+
+/// A list of strings, or one string of comma-separated items.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => csv.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
+}
+
+/// Settings of the original (FastAPI) design under their own names, and ours.
+const SEED_ALIASES: &[(&str, &str)] =
+    &[("log_level", "log"), ("ai_models_dir", "models_dir"), ("default_ai_provider", "ai_provider")];
+
+/// Settings of the original design that ClipShot accepts and ignores, and why.
+const SEED_IGNORED: &[(&str, &str)] = &[
+    ("secret_key", "the API is protected by the token in <data dir>/api-token, not a secret key"),
+    ("app_name", "the daemon is ClipShot"),
+    ("version", "the version is the binary's own"),
+    ("plugin_sandbox_enabled", "there is no plugin host in this build yet"),
+    ("plugin_timeout", "there is no plugin host in this build yet"),
+];
+
+/// Maps a `CLIPSHOT_*` variable's name (without the prefix) to a setting;
+/// `None` for what the configuration does not take.
+fn env_key(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    if let Some((_, ours)) = SEED_ALIASES.iter().find(|(seed, _)| *seed == name) {
+        return Some((*ours).to_owned());
+    }
+    let known = serde_json::to_value(Config::default()).expect("config serializes");
+    known.get(&name).is_some().then_some(name)
+}
+
+/// What the environment sets that the configuration does not take: seed
+/// settings ClipShot ignores (and why), and unknown `CLIPSHOT_*` variables.
+/// Warnings, not errors: other tools set variables too.
+pub fn env_warnings() -> Vec<String> {
+    let mut warnings: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter_map(|k| k.strip_prefix("CLIPSHOT_").map(str::to_owned))
+        .filter(|k| !k.eq_ignore_ascii_case("config") && env_key(k).is_none())
+        .map(|k| match SEED_IGNORED.iter().find(|(seed, _)| k.eq_ignore_ascii_case(seed)) {
+            Some((_, why)) => format!("CLIPSHOT_{k} is ignored: {why}"),
+            None => format!("CLIPSHOT_{k} is not a ClipShot setting and is ignored"),
+        })
+        .collect();
+    warnings.sort();
+    warnings
 }
 
 /// `~/.local/share/clipshot` on Linux, the platform's data folder elsewhere.
@@ -103,7 +190,7 @@ impl Config {
         let file = file.map_or_else(|| PathBuf::from("clipshot.toml"), Path::to_owned);
         let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("CLIPSHOT_").ignore(&["config"]));
+            .merge(Env::prefixed("CLIPSHOT_").ignore(&["config"]).filter_map(|k| env_key(k.as_str()).map(Into::into)));
         if let Some(saved) = saved {
             figment = figment.merge(Serialized::defaults(saved));
         }
@@ -116,6 +203,37 @@ impl Config {
 
     pub fn token_path(&self) -> PathBuf {
         self.data_dir.join("api-token")
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    pub fn temp_dir(&self) -> PathBuf {
+        self.temp_dir.clone().unwrap_or_else(|| self.data_dir.join("temp"))
+    }
+
+    /// The SQLite file `database_url` names. SQLAlchemy's forms work:
+    /// `sqlite:///relative.db`, `sqlite:////absolute.db`, with a `+driver`.
+    pub fn database_path(&self) -> Result<PathBuf, String> {
+        let Some(url) = &self.database_url else { return Ok(self.data_dir.join("clipshot.db")) };
+        let Some((scheme, rest)) = url.split_once("://") else { return Ok(PathBuf::from(url)) };
+        if scheme != "sqlite" && !scheme.starts_with("sqlite+") {
+            return Err(format!("`{url}`: only SQLite databases are supported"));
+        }
+        match rest.strip_prefix('/') {
+            Some(path) if !path.is_empty() && path != ":memory:" => Ok(PathBuf::from(path)),
+            _ => Err(format!("`{url}` names no database file")),
+        }
+    }
+
+    /// The log filter in effect: `debug` turns debug messages on.
+    pub fn log_filter(&self) -> String {
+        if self.debug { "debug".to_owned() } else { self.log.clone() }
     }
 
     /// What the engine needs of this configuration.
@@ -132,9 +250,10 @@ impl Config {
 
 /// Keys only `clipshot.toml`, the environment or flags may change: moving
 /// the data or exposing the daemon is not something a web page may ask for.
-pub const NOT_PATCHABLE: &[&str] = &["data_dir", "host", "port"];
+pub const NOT_PATCHABLE: &[&str] =
+    &["data_dir", "host", "port", "database_url", "plugins_dir", "models_dir", "temp_dir", "max_workers"];
 /// Keys that take effect at the next start.
-pub const NEEDS_RESTART: &[&str] = &["pipeline", "log"];
+pub const NEEDS_RESTART: &[&str] = &["pipeline"];
 
 /// One thing wrong with a configuration change.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -218,6 +337,9 @@ impl Config {
             },
             "pipeline" => clipshot_runtime::presets::load(&self.pipeline).map(|_| ()).map_err(|e| e.to_string()),
             "log" => tracing_subscriber::EnvFilter::try_new(&self.log).map(|_| ()).map_err(|e| e.to_string()),
+            "ai_provider" if self.ai_provider != "local" => {
+                Err(format!("`{}`: the only provider is `local` (ONNX Runtime on this machine)", self.ai_provider))
+            }
             "clips_dir" => match &self.clips_dir {
                 Some(d) if !d.is_absolute() => Err("must be an absolute path".into()),
                 _ => Ok(()),
@@ -248,6 +370,36 @@ mod tests {
             assert_eq!(c.host, IpAddr::from([127, 0, 0, 1])); // default
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_seed_names_are_taken_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLIPSHOT_LOG_LEVEL", "DEBUG");
+            jail.set_env("CLIPSHOT_CORS_ORIGINS", "http://a.test, http://b.test:8080");
+            jail.set_env("CLIPSHOT_AI_MODELS_DIR", "/tmp/models");
+            jail.set_env("CLIPSHOT_DATABASE_URL", "sqlite:////var/lib/clipshot/clips.db");
+            jail.set_env("CLIPSHOT_SECRET_KEY", "change-me");
+            jail.set_env("CLIPSHOT_NOT_A_THING", "1");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.log, "DEBUG");
+            assert_eq!(c.cors_origins, ["http://a.test", "http://b.test:8080"]);
+            assert_eq!(c.models_dir(), PathBuf::from("/tmp/models"));
+            assert_eq!(c.database_path(), Ok(PathBuf::from("/var/lib/clipshot/clips.db")));
+            let warnings = env_warnings();
+            assert!(warnings.iter().any(|w| w.starts_with("CLIPSHOT_SECRET_KEY is ignored")), "{warnings:?}");
+            assert!(warnings.iter().any(|w| w.starts_with("CLIPSHOT_NOT_A_THING is not")), "{warnings:?}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_urls_name_sqlite_files_only() {
+        let with = |url: &str| Config { database_url: Some(url.into()), ..Config::default() }.database_path();
+        assert_eq!(with("sqlite+aiosqlite:///./clipshot.db"), Ok(PathBuf::from("./clipshot.db")));
+        assert_eq!(with("/srv/c.db"), Ok(PathBuf::from("/srv/c.db")));
+        assert!(with("postgresql://db/clips").unwrap_err().contains("only SQLite"));
+        assert!(with("sqlite:///:memory:").is_err());
     }
 
     #[test]

@@ -74,7 +74,14 @@ enum PipelinesCommand {
 }
 
 fn main() -> ExitCode {
+    // `.env` in the working folder, as the original design read it: below
+    // the real environment (a variable already set is never replaced).
+    let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Err(e) = dotenv.as_ref().map(drop).or_else(|e| if e.not_found() { Ok(()) } else { Err(e) }) {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -84,10 +91,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// Logs to stderr; `RUST_LOG` wins over `filter` when set. The returned
+/// handle changes the filter live (`PATCH /api/v1/config` with `log`).
+fn init_logging(filter: &str) -> clipshot::server::LogReload {
+    use tracing_subscriber::prelude::*;
+    let initial = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(initial);
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
+    std::sync::Arc::new(move |filter: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -99,9 +117,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Serve { .. } => {
-            init_logging(&config.log);
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(clipshot::server::serve(config, cli.config.as_deref(), &overrides))?;
+            let log = init_logging(&config.log_filter());
+            for warning in clipshot::config::env_warnings() {
+                tracing::warn!("{warning}");
+            }
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.enable_all();
+            if let Some(n) = config.max_workers {
+                runtime.max_blocking_threads(n.max(1) as usize);
+            }
+            runtime.build()?.block_on(clipshot::server::serve(config, cli.config.as_deref(), &overrides, log))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Clip { seconds, pipeline, json } => {

@@ -2,7 +2,7 @@
 //! `GET /api/v1/system/metrics`, both read from the same pipeline stats at
 //! request time (no background sampler to keep alive).
 
-use clipshot_core::PipelineState;
+use clipshot_core::{Implementation, PipelineState};
 use clipshot_runtime::Engine;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
@@ -50,6 +50,12 @@ pub struct PipelineMetrics {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemMetrics {
+    /// The original design's names: the process's CPU share of one core …
+    pub cpu_percent: f64,
+    /// … its resident memory in MiB …
+    pub memory_mb: f64,
+    /// … and GPU utilisation (`null`: no GPU readout yet).
+    pub gpu_percent: Option<f64>,
     pub process: ProcessMetrics,
     pub pipelines: Vec<PipelineMetrics>,
     /// GPU utilisation, when a GPU is present and readable (none here yet).
@@ -93,7 +99,18 @@ impl Metrics {
                     id: stats.id.clone(),
                     state: stats.state,
                     fps: source_fps,
-                    dropped_frames: stats.nodes.iter().map(|n| n.dropped).sum(),
+                    // Record-path drops: a busy processor's drops are its own (node stats).
+                    dropped_frames: stats
+                        .nodes
+                        .iter()
+                        .filter(|n| {
+                            engine
+                                .registry()
+                                .descriptor(&n.kind)
+                                .is_some_and(|d| d.implementation == Implementation::Segment)
+                        })
+                        .map(|n| n.dropped)
+                        .sum(),
                     frame_latency_ms: latency,
                     ring_seconds: ring.as_ref().map_or(0.0, |r| r.stats.seconds),
                     ring_bytes: ring.as_ref().map_or(0, |r| r.stats.bytes),
@@ -102,13 +119,12 @@ impl Metrics {
                 })
             })
             .collect();
+        let rss_bytes = process_rss_bytes();
         SystemMetrics {
-            process: ProcessMetrics {
-                cpu_seconds,
-                cpu_percent,
-                rss_bytes: process_rss_bytes(),
-                uptime_s: uptime.as_secs_f64(),
-            },
+            cpu_percent,
+            memory_mb: rss_bytes as f64 / (1024.0 * 1024.0),
+            gpu_percent: None,
+            process: ProcessMetrics { cpu_seconds, cpu_percent, rss_bytes, uptime_s: uptime.as_secs_f64() },
             pipelines,
             gpu: None,
         }

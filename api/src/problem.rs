@@ -3,6 +3,14 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `debug` in the configuration: 500 answers keep their internal detail.
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, Ordering::Relaxed);
+}
 
 /// An error (RFC 9457 problem details).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -49,7 +57,12 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        // An internal error's text is for the log, unless `debug` is on.
+        if self.status == 500 && !DEBUG.load(Ordering::Relaxed) {
+            tracing::error!(detail = %self.detail, "internal error answered with 500");
+            self.detail = "internal error; the daemon's log has the details (set `debug` to see them here)".into();
+        }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()

@@ -33,11 +33,14 @@ const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The `/api/v1` routes and the OpenAPI document describing them.
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{capture, clips, config, metadata, nodes, pipelines, system};
+    use routes::{capture, clips, config, metadata, nodes, pipelines, plugins, system};
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
         .routes(routes!(system::events))
+        .routes(routes!(system::openapi))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::get))
         .routes(routes!(pipelines::list, pipelines::create))
         .routes(routes!(pipelines::presets))
         .routes(routes!(pipelines::get, pipelines::delete))
@@ -63,6 +66,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // Public routes, documented alongside.
     let (_, public) = OpenApiRouter::<AppState>::new()
         .routes(routes!(routes::health::health))
+        .routes(routes!(routes::root::root))
         .routes(routes!(system::prometheus))
         .split_for_parts();
     doc.merge(public);
@@ -97,6 +101,7 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| tracing::debug_span!("http", method = %req.method(), path = %req.uri().path()));
     Router::new()
+        .route("/", get(routes::root::root))
         .route("/health", get(routes::health::health))
         .route("/metrics", get(routes::system::prometheus))
         .route("/redoc", get(routes::docs::redoc))
@@ -149,13 +154,20 @@ fn restore_pipelines(engine: &Engine, saved: &[crate::store::SavedPipeline]) {
 
 /// Runs the daemon until Ctrl-C or SIGTERM. `file` and `overrides` are
 /// reread after the database opens, to layer the settings saved over the API.
-pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<()> {
+pub use crate::routes::LogReload;
+
+pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, log: LogReload) -> anyhow::Result<()> {
     use anyhow::Context;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+    for dir in [config.data_dir.clone(), config.plugins_dir(), config.models_dir(), config.temp_dir()] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    crate::problem::set_debug(config.debug);
     let token = security::load_or_create_token(&config.token_path())
         .with_context(|| format!("cannot create the API token {}", config.token_path().display()))?;
-    let db_path = config.data_dir.join("clipshot.db");
+    let db_path = config.database_path().map_err(anyhow::Error::msg).context("invalid `database_url`")?;
+    if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create folder {}", parent.display()))?;
+    }
     let store =
         Store::open(&db_path).await.with_context(|| format!("cannot open the database {}", db_path.display()))?;
     let saved = store.setting(routes::config::SETTINGS_KEY).await?;
@@ -192,6 +204,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
     let guard = Arc::new(Guard::new(token, addr.port(), &config.allowed_hosts, config.cors_origins.clone()));
     let state = AppState {
         engine: Arc::clone(&engine),
+        log: crate::routes::LogHandle(log),
         config: shared,
         hotkey: Arc::new(parking_lot::Mutex::new(hotkey)),
         store: store.clone(),
@@ -205,11 +218,36 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides) -
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
     banner(&addr, pipeline.id(), engine.fallback().as_deref(), &config);
 
+    let app = tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(app);
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down");
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     store.close().await;
     Ok(())
+}
+
+/// Trailing slashes are trimmed before routing: `/api/v1/clips/` (the
+/// original design's spelling) serves what `/api/v1/clips` serves. Swagger
+/// UI's own `/docs/` is left alone (it redirects `/docs` there).
+fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 /// Says where the daemon listens. Nothing printed may ever stop the daemon:

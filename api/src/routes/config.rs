@@ -62,6 +62,10 @@ pub async fn patch(
     }
     state.store.set_setting(SETTINGS_KEY, &saved).await?;
 
+    if next.log_filter() != current.log_filter() {
+        (state.log.0)(&next.log_filter()).map_err(Problem::internal)?;
+    }
+    crate::problem::set_debug(next.debug);
     *state.config.write() = next.clone();
     state.engine.reconfigure(next.engine_settings());
     state.guard.set_allowed(&next.allowed_hosts, next.cors_origins.clone());

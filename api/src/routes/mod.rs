@@ -9,6 +9,8 @@ pub mod health;
 pub mod metadata;
 pub mod nodes;
 pub mod pipelines;
+pub mod plugins;
+pub mod root;
 pub mod system;
 
 use crate::config::SharedConfig;
@@ -24,12 +26,26 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Changes the log filter live.
+    pub log: LogHandle,
     pub config: SharedConfig,
     pub hotkey: Arc<parking_lot::Mutex<Hotkey>>,
     pub store: Store,
     pub guard: Arc<Guard>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+}
+
+/// Replaces the daemon's log filter (tracing `EnvFilter` syntax).
+pub type LogReload = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct LogHandle(pub LogReload);
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogHandle")
+    }
 }
 
 /// Runs blocking engine work (GStreamer state changes, saves, file probes)

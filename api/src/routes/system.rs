@@ -110,6 +110,8 @@ pub struct EventsQuery {
     /// Comma-separated event types to receive (`clip.saved,pipeline.state`);
     /// a trailing `*` matches a family (`clip.*`). All when omitted.
     pub types: Option<String>,
+    /// The original design's name for `types` (both may be given).
+    pub event_type: Option<String>,
     /// The API token, for `EventSource`, which cannot send headers.
     pub access_token: Option<String>,
 }
@@ -140,7 +142,14 @@ fn sse_event(e: &Stamped) -> SseEvent {
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
     let filter: Arc<Vec<String>> = Arc::new(
-        q.types.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+        q.types
+            .iter()
+            .chain(&q.event_type)
+            .flat_map(|t| t.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect(),
     );
     let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let sub = state.engine.events().subscribe(after);
@@ -159,4 +168,13 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, Query(q):
     Sse::new(tokio_stream::iter(head).chain(live))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"))
         .into_response()
+}
+
+/// The OpenAPI document (the original design's route; `/openapi.json` serves
+/// the same without a token).
+#[utoipa::path(get, path = "/api/v1/system/openapi", tag = "system",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::server::openapi())
 }
