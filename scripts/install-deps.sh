@@ -2,7 +2,7 @@
 # Installs what building and testing ClipShot needs on a fresh Debian machine.
 # Idempotent: a second run only checks, and costs nothing.
 #   scripts/install-deps.sh          system packages for building and running
-#   scripts/install-deps.sh --test   plus the tools the test suite uses (ffprobe, Xvfb, xdotool, the Windows target)
+#   scripts/install-deps.sh --test   plus the tools the test suite uses (ffprobe, Xvfb, xdotool, a PulseAudio server, the Windows target)
 set -euo pipefail
 
 want_test=0
@@ -16,7 +16,7 @@ packages=(
   gstreamer1.0-pipewire
 )
 if ((want_test)); then
-  packages+=(gstreamer1.0-plugins-base-apps ffmpeg xvfb xdotool x11-utils)
+  packages+=(gstreamer1.0-plugins-base-apps ffmpeg xvfb xdotool x11-utils pulseaudio pulseaudio-utils)
 fi
 
 missing=()

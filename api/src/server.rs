@@ -216,7 +216,8 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
 
     // Scripts (and the tests) read this line to find the daemon.
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
-    banner(&addr, pipeline.id(), engine.fallback().as_deref(), &config);
+    let recording = engine.recording(pipeline.id());
+    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), &config);
 
     let app = tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(app);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
@@ -253,10 +254,24 @@ fn trim_trailing_slash(mut req: Request) -> Request {
 /// Says where the daemon listens. Nothing printed may ever stop the daemon:
 /// a service manager or a launcher that read one line and closed the pipe
 /// turns `println!` into a panic, so write errors are ignored here.
-fn banner(addr: &SocketAddr, pipeline: &str, fallback: Option<&str>, config: &Config) {
+fn banner(
+    addr: &SocketAddr,
+    pipeline: &str,
+    fallback: Option<&str>,
+    recording: Option<&clipshot_runtime::Recording>,
+    config: &Config,
+) {
     let url = format!("http://{addr}");
+    // What is recorded and, one line each, what is not and why.
+    let mut sources = String::new();
+    if let Some(r) = recording {
+        sources = format!("  recording: {}\n", r.sources.join(", "));
+        for m in &r.missing {
+            sources.push_str(&format!("  missing:   {m}\n"));
+        }
+    }
     let text = format!(
-        "ClipShot {} listening on {url}\n  pipeline:  {pipeline} ({})\n  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
+        "ClipShot {} listening on {url}\n  pipeline:  {pipeline} ({})\n{sources}  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
          health:    {url}/health\n  API docs:  {url}/docs (authorize with the token)\n  data dir:  {}\n  \
          token:     {}\n  save clip: clipshot clip --seconds 30\n",
         env!("CARGO_PKG_VERSION"),

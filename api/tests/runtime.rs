@@ -120,7 +120,7 @@ async fn a_graph_with_context_problems_answers_422_with_all_of_them() {
         "name": "ctx",
         "nodes": [
             {"id": "file", "kind": "capture.file", "props": {"path": "/no/such/gameplay.mp4"}},
-            {"id": "venc", "kind": "encode.h264", "props": {"encoder": "nvenc"}},
+            {"id": "venc", "kind": "encode.h264", "props": {"encoder": "nvenc", "fallback": false}},
             {"id": "opus", "kind": "encode.opus"},
             {"id": "ring", "kind": "replay.ring"}
         ],

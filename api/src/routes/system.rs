@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use clipshot_core::PipelineState;
 use clipshot_runtime::Stamped;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -52,12 +51,11 @@ fn component(status: &'static str, detail: Option<String>) -> ComponentHealth {
 #[utoipa::path(get, path = "/api/v1/system/health", tag = "system",
     responses((status = 200, body = SystemHealth), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
-    let list = state.engine.list();
-    let failing: Vec<_> = list.iter().filter(|p| p.state == PipelineState::Error).map(|p| p.id.clone()).collect();
-    let pipelines = if failing.is_empty() {
+    let reasons = super::health::reasons(&super::health::pipeline_health(&state));
+    let pipelines = if reasons.is_empty() {
         component("ok", state.engine.fallback())
     } else {
-        component("degraded", Some(format!("in error: {}", failing.join(", "))))
+        component("degraded", Some(reasons.join("; ")))
     };
     let database = match state.store.sqlite_version().await {
         Ok(version) => ComponentHealth { version: Some(format!("SQLite {version}")), ..component("ok", None) },

@@ -24,11 +24,15 @@ pub fn clipshot(data_dir: &Path, args: &[&str]) -> Output {
 pub struct Daemon {
     child: Child,
     pub port: u16,
+    /// What the daemon printed on standard output (its banner).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub data_dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
 }
 
-fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16) {
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16, Lines) {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--port", "0"])
         .env("CLIPSHOT_DATA_DIR", data_dir)
@@ -44,8 +48,11 @@ fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16) {
     let mut child = cmd.spawn().expect("daemon starts");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Lines::default();
+    let kept = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             if let Some(url) = line.split("listening on http://").nth(1) {
                 let port: u16 = url.rsplit(':').next().unwrap().trim().parse().unwrap();
                 let _ = tx.send(port);
@@ -53,7 +60,7 @@ fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16) {
         }
     });
     let port = rx.recv_timeout(Duration::from_secs(60)).expect("the daemon printed its address");
-    (child, port)
+    (child, port, lines)
 }
 
 impl Daemon {
@@ -65,17 +72,18 @@ impl Daemon {
             .replace("width = 1280, height = 720, fps = 60", "width = 640, height = 360, fps = 30");
         std::fs::write(data_dir.path().join("test-pattern.toml"), preset).unwrap();
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let (child, port) = spawn(data_dir.path(), &envs);
-        Self { child, port, data_dir, envs }
+        let (child, port, stdout) = spawn(data_dir.path(), &envs);
+        Self { child, port, stdout, data_dir, envs }
     }
 
     /// Stops the daemon (SIGTERM, as a user would) and starts it again on the
     /// same data folder.
     pub fn restart(&mut self) {
         self.terminate();
-        let (child, port) = spawn(self.data_dir.path(), &self.envs);
+        let (child, port, stdout) = spawn(self.data_dir.path(), &self.envs);
         self.child = child;
         self.port = port;
+        self.stdout = stdout;
     }
 
     fn terminate(&mut self) {

@@ -55,6 +55,61 @@ pub struct ClipSaved {
     pub save_ms: f64,
 }
 
+/// A node that failed: which one, the media element that said so, and why.
+/// Every error about a node reads the same in the log, the `pipeline.error`
+/// event, the pipeline's stats and `/health`: this type's `Display`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeFault {
+    pub node: String,
+    pub kind: String,
+    /// The media element (factory name) that reported it, when one did.
+    pub element: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for NodeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.element {
+            Some(e) => write!(f, "node `{}` ({}, {e}): {}", self.node, self.kind, self.reason),
+            None => write!(f, "node `{}` ({}): {}", self.node, self.kind, self.reason),
+        }
+    }
+}
+
+/// A pipeline that runs without one of its optional parts, or with a
+/// substitute for it (a software encoder for a failed hardware one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Degradation {
+    pub pipeline: String,
+    /// The part that is missing or substituted.
+    pub node: String,
+    pub kind: String,
+    pub element: Option<String>,
+    pub reason: String,
+    /// Nodes not running because of it (the node itself and what only it feeds).
+    pub dropped: Vec<String>,
+    /// What the pipeline does instead (`recording video only`).
+    pub instead: String,
+    /// Since when (UTC, RFC 3339).
+    pub since: String,
+    /// When the part is tried again, if it is.
+    pub retry_in_ms: Option<u64>,
+}
+
+impl std::fmt::Display for Degradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fault = NodeFault {
+            node: self.node.clone(),
+            kind: self.kind.clone(),
+            element: self.element.clone(),
+            reason: self.reason.clone(),
+        };
+        write!(f, "{fault}: {}", self.instead)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -62,7 +117,20 @@ pub enum Event {
     #[serde(rename = "pipeline.state")]
     PipelineState { pipeline: String, state: PipelineState, message: Option<String> },
     #[serde(rename = "pipeline.error")]
-    PipelineError { pipeline: String, message: String, restart_in_ms: Option<u64> },
+    PipelineError {
+        pipeline: String,
+        message: String,
+        restart_in_ms: Option<u64>,
+        /// The node that failed, when the error came from one.
+        #[serde(default)]
+        fault: Option<NodeFault>,
+    },
+    /// An optional part stopped or could not start; the rest records.
+    #[serde(rename = "pipeline.degraded")]
+    PipelineDegraded(Degradation),
+    /// A missing optional part runs again.
+    #[serde(rename = "pipeline.recovered")]
+    PipelineRecovered { pipeline: String, node: String, kind: String },
     #[serde(rename = "clip.saved")]
     ClipSaved(ClipSaved),
     #[serde(rename = "clip.failed")]
@@ -87,6 +155,8 @@ impl Event {
         match self {
             Self::PipelineState { .. } => "pipeline.state",
             Self::PipelineError { .. } => "pipeline.error",
+            Self::PipelineDegraded(_) => "pipeline.degraded",
+            Self::PipelineRecovered { .. } => "pipeline.recovered",
             Self::ClipSaved(_) => "clip.saved",
             Self::ClipFailed { .. } => "clip.failed",
             Self::MarkerAdded { .. } => "marker.added",

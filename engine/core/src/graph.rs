@@ -28,6 +28,11 @@ pub struct NodeDecl {
     pub kind: String,
     #[serde(default)]
     pub props: Props,
+    /// The pipeline may run without this node (and what only it feeds): when
+    /// it cannot start, the rest records and the pipeline reports itself
+    /// degraded, retrying the node with back-off. Presets mark audio so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

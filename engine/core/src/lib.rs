@@ -16,7 +16,7 @@ pub mod processor;
 pub mod registry;
 pub mod validate;
 
-pub use event::{Event, EventSink, PipelineState, Trigger};
+pub use event::{Degradation, Event, EventSink, NodeFault, PipelineState, Trigger};
 pub use graph::{GraphSpec, LinkDecl, NodeDecl, PadRef, ParseError};
 pub use handle::{Frame, MediaBytes, Packet, PixelFormat};
 pub use media::MediaType;

@@ -42,6 +42,8 @@ pub enum ProblemCode {
     Unavailable,
     /// Context: the props ask for what this platform cannot do.
     Unsupported,
+    /// An `optional` node whose loss would take a part that records with it.
+    InvalidOptional,
 }
 
 /// One thing wrong with a graph.
@@ -93,6 +95,10 @@ pub struct ValidatedGraph {
     spec: GraphSpec,
     links: Vec<ResolvedLink>,
     order: Vec<usize>,
+    /// Per optional node: itself and every node that cannot run without it.
+    drops: Vec<(usize, Vec<usize>)>,
+    /// Context problems of optional parts: the pipeline runs without them.
+    warnings: Vec<Problem>,
 }
 
 impl ValidatedGraph {
@@ -118,6 +124,58 @@ impl ValidatedGraph {
     pub fn link_to(&self, node: usize, pad: &str) -> Option<&ResolvedLink> {
         self.links.iter().find(|l| l.to_node == node && l.to_pad == pad)
     }
+
+    /// What goes when optional node `node` cannot run: itself and every node
+    /// left without a required input (or without any input) by its loss, in
+    /// topological order. Empty for a node that is not optional.
+    pub fn dropped_with(&self, node: usize) -> &[usize] {
+        self.drops.iter().find(|(o, _)| *o == node).map_or(&[], |(_, d)| d)
+    }
+
+    /// The optional node whose loss takes `node` with it (the closest one
+    /// when optional parts nest), if any.
+    pub fn optional_owner(&self, node: usize) -> Option<usize> {
+        self.drops.iter().filter(|(_, d)| d.contains(&node)).min_by_key(|(_, d)| d.len()).map(|(o, _)| *o)
+    }
+
+    /// Context problems of optional parts: the pipeline starts without them.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+}
+
+/// The nodes that cannot run once `start` is gone: `start`, then every node
+/// whose required inputs, or all of whose inputs, are fed only by dropped
+/// nodes. In topological order when `order` is.
+fn cascade(
+    start: usize,
+    links: &[ResolvedLink],
+    required: &dyn Fn(usize, &str) -> bool,
+    order: &[usize],
+) -> Vec<usize> {
+    let mut dropped = vec![start];
+    loop {
+        let before = dropped.len();
+        for &n in order {
+            if dropped.contains(&n) {
+                continue;
+            }
+            let inputs: Vec<&ResolvedLink> = links.iter().filter(|l| l.to_node == n).collect();
+            let lost = |l: &&ResolvedLink| dropped.contains(&l.from_node);
+            let starved = inputs.iter().filter(|l| required(n, &l.to_pad)).any(lost)
+                || (!inputs.is_empty() && inputs.iter().all(lost));
+            if starved {
+                dropped.push(n);
+            }
+        }
+        if dropped.len() == before {
+            break;
+        }
+    }
+    let mut sorted: Vec<usize> = order.iter().copied().filter(|n| dropped.contains(n)).collect();
+    sorted.retain(|&n| n != start);
+    sorted.insert(0, start);
+    sorted
 }
 
 fn valid_id(id: &str) -> bool {
@@ -140,6 +198,8 @@ pub fn validate<S: ?Sized + 'static>(
 
     // Nodes: ids, kinds, props. `index` maps each id to its first declaration.
     let mut index: HashMap<&str, usize> = HashMap::new();
+    // Context findings wait until the links say which nodes are optional parts.
+    let mut context: Vec<(usize, Finding)> = Vec::new();
     for (i, node) in spec.nodes.iter().enumerate() {
         let at = format!("/nodes/{i}");
         if !valid_id(&node.id) {
@@ -161,9 +221,7 @@ pub fn validate<S: ?Sized + 'static>(
             // Context checks need props the schema accepts.
             Some(found) if found.is_empty() => {
                 let kind = registry.get(&node.kind).expect("checked above");
-                for f in kind.check_context(&node.props) {
-                    push_finding(&mut push, &at, &node.id, f);
-                }
+                context.extend(kind.check_context(&node.props).into_iter().map(|f| (i, f)));
             }
             None => {
                 let hint = registry.suggest(&node.kind).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
@@ -311,8 +369,40 @@ pub fn validate<S: ?Sized + 'static>(
         order.extend(scc.iter().map(|&n| graph[n]));
     }
 
+    // Optional parts: what each takes with it must not include a part that
+    // records (a node nothing else consumes) unless that part is optional too.
+    let required = |n: usize, pad: &str| pad_of(n, pad, PadDirection::In).is_some_and(|p| p.required);
+    let mut drops = Vec::new();
+    for (ni, node) in spec.nodes.iter().enumerate().filter(|(_, n)| n.optional) {
+        let dropped = cascade(ni, &links, &required, &order);
+        for &d in &dropped[1..] {
+            let other = &spec.nodes[d];
+            if !other.optional && !links.iter().any(|l| l.from_node == d) {
+                push(
+                    format!("/nodes/{ni}/optional"),
+                    ProblemCode::InvalidOptional,
+                    format!(
+                        "node `{}` is optional, but without it `{}` ({}) has nothing to record; \
+                         mark optional only what the pipeline can record without",
+                        node.id, other.id, other.kind
+                    ),
+                );
+            }
+        }
+        drops.push((ni, dropped));
+    }
+    let mut warnings = Vec::new();
+    for (ni, f) in context {
+        let optional_part = drops.iter().any(|(_, d)| d.contains(&ni));
+        let mut sink = |location: String, code: ProblemCode, message: String| {
+            let problem = Problem { location, code, message };
+            if optional_part { warnings.push(problem) } else { problems.push(problem) }
+        };
+        push_finding(&mut sink, &format!("/nodes/{ni}"), &spec.nodes[ni].id, f);
+    }
+
     if problems.is_empty() {
-        Ok(ValidatedGraph { spec: spec.clone(), links, order })
+        Ok(ValidatedGraph { spec: spec.clone(), links, order, drops, warnings })
     } else {
         Err(ValidationErrors { problems })
     }
@@ -330,22 +420,33 @@ fn push_finding(push: &mut impl FnMut(String, ProblemCode, String), at: &str, no
 }
 
 /// The context phase again, on a graph that validated earlier: what a node
-/// needs may have gone since (a file deleted, a device unplugged). The
-/// runtime calls this before every start.
+/// needs may have gone since (a file deleted, a device unplugged). Problems
+/// of optional parts are left out: the pipeline runs without them.
 pub fn recheck_context<S: ?Sized + 'static>(
     graph: &ValidatedGraph,
     registry: &Registry<S>,
 ) -> Result<(), ValidationErrors> {
+    let problems: Vec<Problem> = context_problems(graph, registry)
+        .into_iter()
+        .filter(|(n, _)| graph.optional_owner(*n).is_none())
+        .map(|(_, p)| p)
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(ValidationErrors { problems }) }
+}
+
+/// The context phase again, per node (optional parts included): the runtime
+/// starts a pipeline without the optional parts that have problems.
+pub fn context_problems<S: ?Sized + 'static>(graph: &ValidatedGraph, registry: &Registry<S>) -> Vec<(usize, Problem)> {
     let mut problems = Vec::new();
-    let mut push = |location: String, code: ProblemCode, message: String| {
-        problems.push(Problem { location, code, message });
-    };
     for (i, node) in graph.spec().nodes.iter().enumerate() {
         if let Some(kind) = registry.get(&node.kind) {
+            let mut push = |location: String, code: ProblemCode, message: String| {
+                problems.push((i, Problem { location, code, message }));
+            };
             for f in kind.check_context(&node.props) {
                 push_finding(&mut push, &format!("/nodes/{i}"), &node.id, f);
             }
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(ValidationErrors { problems }) }
+    problems
 }

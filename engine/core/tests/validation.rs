@@ -375,7 +375,7 @@ proptest! {
         let spec = GraphSpec {
             name: "p".into(),
             description: String::new(),
-            nodes: nodes.into_iter().map(|(id, kind, props)| clipshot_core::NodeDecl { id, kind, props }).collect(),
+            nodes: nodes.into_iter().map(|(id, kind, props)| clipshot_core::NodeDecl { id, kind, props, optional: false }).collect(),
             links: links.into_iter().map(|(from, to)| clipshot_core::LinkDecl { from, to }).collect(),
         };
         if let Err(errors) = validate(&spec, &registry()) {

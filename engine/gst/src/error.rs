@@ -17,6 +17,9 @@ pub enum BuildError {
     Link { from: String, to: String, reason: String },
     #[error("the pipeline did not start: {0}")]
     Start(String),
+    /// A node's element failed while starting.
+    #[error("the pipeline did not start: {0}")]
+    Fault(clipshot_core::NodeFault),
 }
 
 /// Why a clip could not be saved. The ring is untouched either way.

@@ -26,11 +26,21 @@ pub trait Segment: Node {
 
     /// Adds the elements to the pipeline and returns the pads the graph links.
     fn build(props: Self::Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>;
+
+    /// Says in a user's words what an element's error means for this kind
+    /// (`Failed to connect: Connection refused` from `pulsesrc` is a sound
+    /// server that is not running). `None` keeps GStreamer's message.
+    fn explain(_element: &str, _cause: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The object-safe builder the runtime calls (what [`Runtime::Segment`] holds).
 pub trait BuildSegment: Send + Sync {
     fn build(&self, props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>;
+
+    /// The reason to report for an error `element` (a factory name) posted.
+    fn explain(&self, element: &str, cause: &str) -> String;
 }
 
 /// The registry entry of a [`Segment`].
@@ -57,6 +67,10 @@ impl<N: Segment> BuildSegment for SegmentKind<N> {
     fn build(&self, props: &Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
         let props = parse_props(props).map_err(|e| ctx.error(e))?;
         N::build(props, ctx)
+    }
+
+    fn explain(&self, element: &str, cause: &str) -> String {
+        N::explain(element, cause).unwrap_or_else(|| cause.to_owned())
     }
 }
 
@@ -109,6 +123,22 @@ pub struct Built {
     /// Bytes the node's source copies before GStreamer sees them (reported
     /// in the node's `bytes_copied`).
     pub bytes_copied: Option<Arc<AtomicU64>>,
+    /// The node runs with a substitute for what was asked (a software
+    /// encoder for a hardware one that failed): the pipeline reports it degraded.
+    pub substitute: Option<Substitute>,
+    /// Input pads that take a new feed while the pipeline plays (the ring's
+    /// audio, when a sound server comes back). A file's tracks are fixed.
+    pub joinable: Vec<String>,
+}
+
+/// What a node substituted, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Substitute {
+    /// The element that could not be used, when there is one.
+    pub element: Option<String>,
+    pub reason: String,
+    /// What the node does instead.
+    pub instead: String,
 }
 
 impl std::fmt::Debug for Built {
@@ -155,6 +185,10 @@ pub struct BuildCtx<'a> {
     /// Input pads of this node that a link feeds, with the caps the upstream
     /// pad can produce (known before anything plays: the frame rate, say).
     pub linked_inputs: Vec<(String, gst::Caps)>,
+    /// Input pads whose feed is an optional part that is not running now and
+    /// may join later: a node that can take a feed while playing (the ring)
+    /// makes the pad anyway; others (a file's fixed tracks) leave it out.
+    pub late_inputs: Vec<String>,
     /// Rings survive pipeline restarts: the runtime hands back the node's ring.
     pub existing_ring: Option<Arc<RingNode>>,
 }
@@ -172,6 +206,11 @@ impl BuildCtx<'_> {
 
     pub fn is_input_linked(&self, input: &str) -> bool {
         self.linked_inputs.iter().any(|(p, _)| p == input)
+    }
+
+    /// Whether a feed of `input` may join while the pipeline plays.
+    pub fn may_join(&self, input: &str) -> bool {
+        self.late_inputs.iter().any(|p| p == input)
     }
 
     /// The frame rate upstream of `input`, when it is fixed before playing.

@@ -157,7 +157,7 @@ fn a_marker_save_waits_for_its_post_roll() {
 fn an_error_restarts_the_pipeline_and_the_ring_keeps_its_contents() {
     let run = start(&test_graph(10.0));
     run.fill(2.0);
-    run.pipeline.inject_error("simulated capture failure");
+    run.pipeline.inject_error(Some("venc"), "simulated encoder failure");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !(run.events.names().contains(&"pipeline.error")
         && run.pipeline.state() == PipelineState::Running
@@ -167,11 +167,22 @@ fn an_error_restarts_the_pipeline_and_the_ring_keeps_its_contents() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let error = run.events.all().into_iter().find_map(|e| match e {
-        Event::PipelineError { message, restart_in_ms, .. } => Some((message, restart_in_ms)),
+        Event::PipelineError { message, restart_in_ms, fault, .. } => Some((message, restart_in_ms, fault)),
         _ => None,
     });
-    let (message, restart_in) = error.unwrap();
-    assert!(message.contains("simulated capture failure"), "{message}");
+    let (message, restart_in, fault) = error.unwrap();
+    // The error names its node, its kind and the element, the same everywhere.
+    let fault = fault.expect("the error names the node it came from");
+    assert_eq!((fault.node.as_str(), fault.kind.as_str()), ("venc", "encode.h264"), "{fault:?}");
+    assert!(fault.element.is_some(), "{fault:?}");
+    assert_eq!(message, fault.to_string());
+    assert!(
+        message.starts_with("node `venc` (encode.h264, ") && message.contains("simulated encoder failure"),
+        "{message}"
+    );
+    let stats = run.pipeline.stats();
+    let venc = stats.nodes.iter().find(|n| n.id == "venc").unwrap();
+    assert_eq!(venc.error.as_deref(), Some(message.as_str()));
     assert!(restart_in.is_some());
     // Right after the restart the old recording is still there to save.
     let clip = run.pipeline.save(&SaveRequest::last(1.5, Trigger::Api)).unwrap();

@@ -5,7 +5,7 @@
 use crate::events::EventBus;
 use crate::presets;
 use clipshot_core::validate::validate;
-use clipshot_core::{EventSink, GraphSpec, PipelineState, ValidatedGraph, ValidationErrors};
+use clipshot_core::{Degradation, EventSink, GraphSpec, PipelineState, ValidatedGraph, ValidationErrors};
 use clipshot_gst::{Pipeline, PipelineOptions, Registry, SaveRequest, SavedClip};
 use clipshot_replay::RingConfig;
 use parking_lot::RwLock;
@@ -38,6 +38,19 @@ pub struct PipelineSummary {
     pub state: PipelineState,
     /// The pipeline that hotkey and CLI saves use.
     pub default: bool,
+    /// Optional parts that do not run now (a sound server that is not
+    /// there) and substitutes in use (x264 for a failed NVENC), each saying
+    /// why and what the pipeline does instead. Empty when all runs.
+    pub degraded: Vec<Degradation>,
+}
+
+/// What a pipeline's sources are doing, for people: the banner's lines.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// The sources that run, as `id (kind)`.
+    pub sources: Vec<String>,
+    /// What is missing or substituted, one line each.
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,9 +264,33 @@ impl Engine {
                     description: spec.description.clone(),
                     state: p.state(),
                     default: default.as_deref() == Some(p.id()),
+                    degraded: p.degradations(),
                 }
             })
             .collect()
+    }
+
+    /// Every way the pipelines run short now.
+    pub fn degradations(&self) -> Vec<Degradation> {
+        self.pipelines.read().values().flat_map(|p| p.degradations()).collect()
+    }
+
+    /// What pipeline `id` records and what it does not.
+    pub fn recording(&self, id: &str) -> Option<Recording> {
+        let p = self.pipeline(id)?;
+        let stats = p.stats();
+        let graph = p.graph();
+        let sources = graph
+            .spec()
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !graph.links().iter().any(|l| l.to_node == *i))
+            .filter(|(_, n)| stats.nodes.iter().any(|s| s.id == n.id && s.running))
+            .map(|(_, n)| format!("{} ({})", n.id, n.kind))
+            .collect();
+        let missing = stats.degraded.iter().map(ToString::to_string).collect();
+        Some(Recording { sources, missing })
     }
 
     /// Stops every pipeline (sending EOS so recordings are finished).

@@ -15,7 +15,7 @@ pub mod hotkey;
 pub mod presets;
 pub mod recorder;
 
-pub use engine::{Engine, EngineError, PipelineSummary, Settings, registry};
+pub use engine::{Engine, EngineError, PipelineSummary, Recording, Settings, registry};
 pub use events::{EventBus, Stamped, Subscription};
 pub use hotkey::{Hotkey, HotkeyStatus};
 

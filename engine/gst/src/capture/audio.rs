@@ -18,6 +18,9 @@ use serde::Deserialize;
 pub struct DeviceProps {
     /// Device name as listed by `GET /api/v1/capture/sources`.
     device: Option<String>,
+    /// The PulseAudio/PipeWire server (`unix:/run/user/1000/pulse/native`,
+    /// `tcp:host`); the session's own when omitted. Linux only.
+    server: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,6 +69,10 @@ impl Segment for SystemAudio {
         vec![device_element(), "audioconvert", "audioresample"]
     }
 
+    fn explain(element: &str, cause: &str) -> Option<String> {
+        explain_device(element, cause)
+    }
+
     fn build(p: DeviceProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
         build_device(p, ctx, true)
     }
@@ -88,6 +95,10 @@ impl Node for Microphone {
 impl Segment for Microphone {
     fn elements(_: &DeviceProps) -> Vec<&'static str> {
         vec![device_element(), "audioconvert", "audioresample"]
+    }
+
+    fn explain(element: &str, cause: &str) -> Option<String> {
+        explain_device(element, cause)
     }
 
     fn build(p: DeviceProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
@@ -119,6 +130,22 @@ impl Segment for ToneSource {
     }
 }
 
+/// What a device source's error means: most often, no sound server.
+fn explain_device(element: &str, cause: &str) -> Option<String> {
+    let lower = cause.to_lowercase();
+    match element {
+        "pulsesrc" if lower.contains("killed") || lower.contains("disconnected") => {
+            Some(format!("the audio device went away ({cause})"))
+        }
+        "pulsesrc" if lower.contains("connect") => {
+            Some(format!("PulseAudio/PipeWire not reachable ({})", lower.trim_end_matches('.')))
+        }
+        "pulsesrc" => Some(format!("PulseAudio/PipeWire: {cause}")),
+        "wasapi2src" => Some(format!("WASAPI: {cause}")),
+        _ => None,
+    }
+}
+
 /// Converts whatever the device gives to 48 kHz stereo.
 fn normalise(ctx: &BuildCtx<'_>, src: &gst::Element) -> Result<Built, BuildError> {
     let convert = ctx.element("audioconvert", "convert")?;
@@ -141,6 +168,9 @@ fn build_device(p: DeviceProps, ctx: &mut BuildCtx<'_>, loopback: bool) -> Resul
         src
     } else {
         let src = ctx.element("pulsesrc", "device")?;
+        if let Some(server) = &p.server {
+            src.set_property("server", server);
+        }
         match (&p.device, loopback) {
             (Some(d), _) => src.set_property("device", d),
             (None, true) => src.set_property("device", "@DEFAULT_MONITOR@"),

@@ -4,7 +4,7 @@
 pub mod probe;
 
 use crate::error::BuildError;
-use crate::kind::{BuildCtx, Built, Segment};
+use crate::kind::{BuildCtx, Built, Segment, Substitute};
 use clipshot_core::{Finding, MediaType, Node, PadSpec, ProblemCode};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -54,6 +54,15 @@ pub struct H264Props {
     #[serde(default = "default_keyframe_interval")]
     #[schemars(range(min = 0.1, max = 10))]
     keyframe_interval_s: f64,
+    /// When the chosen encoder is not usable (a driver update broke NVENC),
+    /// encode with the best one that is and report the pipeline degraded,
+    /// instead of refusing to start.
+    #[serde(default = "yes")]
+    fallback: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_video_kbps() -> u32 {
@@ -77,9 +86,10 @@ impl Node for H264Encoder {
         vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("video", MediaType::H264).required(true)]
     }
 
-    /// The chosen encoder must pass its trial encode on this machine.
+    /// The chosen encoder must pass its trial encode on this machine, or
+    /// (with `fallback`) some encoder must.
     fn check_context(p: &H264Props) -> Vec<Finding> {
-        match choose(p.encoder) {
+        match choose_or_fallback(p) {
             Ok(_) => Vec::new(),
             Err(message) => vec![Finding::new("/encoder", ProblemCode::Unavailable, message)],
         }
@@ -98,17 +108,9 @@ impl Segment for H264Encoder {
 
 /// The encoder for a choice, or why there is none.
 fn choose(choice: EncoderChoice) -> Result<EncoderInfo, String> {
-    let api = match choice {
-        EncoderChoice::Auto => {
-            return probe::best_h264()
-                .ok_or_else(|| "no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)".to_owned());
-        }
-        EncoderChoice::Nvenc => "nvenc",
-        EncoderChoice::Va => "va",
-        EncoderChoice::Qsv => "qsv",
-        EncoderChoice::Vaapi => "vaapi",
-        EncoderChoice::X264 => "x264",
-        EncoderChoice::Openh264 => "openh264",
+    let Some(api) = api_name(choice) else {
+        return probe::best_h264()
+            .ok_or_else(|| "no usable H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)".to_owned());
     };
     probe::h264_by_api(api).ok_or_else(|| match probe::h264_encoders().into_iter().find(|e| e.api == api) {
         Some(e) => format!(
@@ -117,6 +119,47 @@ fn choose(choice: EncoderChoice) -> Result<EncoderInfo, String> {
             e.error.unwrap_or_default()
         ),
         None => format!("no `{api}` H.264 encoder is installed on this machine"),
+    })
+}
+
+/// A usable encoder for `p`, and why it is not the one a user would expect
+/// when it is a substitute: the asked-for encoder failed (with `fallback`),
+/// or, for `auto`, a hardware encoder is installed but failed its trial.
+fn choose_or_fallback(p: &H264Props) -> Result<(EncoderInfo, Option<Substitute>), String> {
+    match choose(p.encoder) {
+        Ok(info) if p.encoder == EncoderChoice::Auto && !info.hardware => {
+            let failed = probe::h264_encoders().into_iter().find(|e| e.hardware && !e.usable);
+            let substitute = failed.map(|hw| Substitute {
+                element: Some(hw.element.clone()),
+                reason: format!(
+                    "hardware encoder {} failed its trial encode: {}",
+                    hw.element,
+                    hw.error.unwrap_or_default()
+                ),
+                instead: format!("encoding with {} on the CPU", info.element),
+            });
+            Ok((info, substitute))
+        }
+        Ok(info) => Ok((info, None)),
+        Err(why) if p.fallback => {
+            let best = probe::best_h264().ok_or_else(|| format!("{why}, and no other H.264 encoder is usable"))?;
+            let element = probe::h264_encoders().into_iter().find(|e| Some(e.api.as_str()) == api_name(p.encoder));
+            let instead = format!("encoding with {}", best.element);
+            Ok((best, Some(Substitute { element: element.map(|e| e.element), reason: why, instead })))
+        }
+        Err(why) => Err(why),
+    }
+}
+
+fn api_name(choice: EncoderChoice) -> Option<&'static str> {
+    Some(match choice {
+        EncoderChoice::Auto => return None,
+        EncoderChoice::Nvenc => "nvenc",
+        EncoderChoice::Va => "va",
+        EncoderChoice::Qsv => "qsv",
+        EncoderChoice::Vaapi => "vaapi",
+        EncoderChoice::X264 => "x264",
+        EncoderChoice::Openh264 => "openh264",
     })
 }
 
@@ -137,7 +180,10 @@ fn auto_preset() -> &'static str {
 }
 
 fn build_h264(p: H264Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError> {
-    let info = choose(p.encoder).map_err(|e| ctx.error(e))?;
+    let (info, substitute) = choose_or_fallback(&p).map_err(|e| ctx.error(e))?;
+    if let Some(s) = &substitute {
+        tracing::warn!(node = ctx.node, "{}: {}", s.reason, s.instead);
+    }
     let convert = ctx.element("videoconvert", "convert")?;
     // Debian's x264 may otherwise pick High 4:4:4; hardware encoders want NV12.
     let format = if info.hardware { "NV12" } else { "I420" };
@@ -185,6 +231,7 @@ fn build_h264(p: H264Props, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>
     ctx.chain(&[&convert, &raw, &enc, &parse, &out])?;
     let mut built = Built::default().input("video", &convert)?.output("video", &out)?;
     built.encoder = Some(info.element);
+    built.substitute = substitute;
     Ok(built)
 }
 

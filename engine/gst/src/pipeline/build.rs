@@ -1,18 +1,20 @@
 //! Turning a validated graph into a `gst::Pipeline`: segments in
 //! topological order, a queue on every link (a tee where an output feeds
 //! several inputs), and a bridge wherever a segment feeds a processor.
+//! Optional parts that are missing are left out, and can join the running
+//! pipeline later ([`Shared::attach`]).
 
 use super::Shared;
-use super::processors::{self, Queue, Worker};
+use super::processors::{self, Inlet, Queue, Worker};
 use super::stats::Counters;
 use crate::error::BuildError;
-use crate::kind::{BuildCtx, Built};
-use clipshot_core::processor::{ProcessorContext, Setup};
-use clipshot_core::validate::recheck_context;
-use clipshot_core::{MediaType, PadDirection, Runtime};
+use crate::kind::{BuildCtx, Built, Substitute};
+use clipshot_core::processor::{ProcessorContext, VideoInput};
+use clipshot_core::validate::context_problems;
+use clipshot_core::{MediaType, NodeFault, PadDirection, Runtime, ValidationErrors};
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,11 +23,17 @@ pub(super) struct Assembled {
     pub pipeline: gst::Pipeline,
     /// Elements that must get EOS before the pipeline stops (file sinks).
     pub needs_eos: bool,
-    /// Processor threads: stopped (and flushed) when the run ends.
-    workers: Vec<Worker>,
+    /// Input pads of the segments that run, for parts that join later.
+    inputs: HashMap<(usize, String), gst::Pad>,
+    /// Those of them that take a new feed while playing.
+    joinable: std::collections::HashSet<(usize, String)>,
+    /// The processors that run: where their input goes, and their threads
+    /// (stopped and flushed when the run ends or the part is dropped).
+    processors: HashMap<usize, Running>,
+    /// Processor timestamps are on the ring's timeline.
+    offset_ns: i64,
     /// Feeders of its sources (a capture session, a portal grant): dropped
     /// only after the pipeline reached `Null`.
-    #[expect(dead_code, reason = "held only to be dropped after the pipeline")]
     resources: Vec<Box<dyn Send>>,
 }
 
@@ -33,13 +41,20 @@ impl Drop for Assembled {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
         // The appsinks are gone: the workers drain what is queued and stop.
-        self.workers.clear();
+        self.processors.clear();
     }
 }
 
-/// A processor created for this run, before its thread starts.
+struct Running {
+    video: VideoInput,
+    inlet: Inlet,
+    #[expect(dead_code, reason = "held only to be stopped when dropped")]
+    worker: Worker,
+}
+
+/// A processor created, before its thread starts.
 struct Pending {
-    setup: Setup,
+    setup: clipshot_core::processor::Setup,
     queue: Queue,
 }
 
@@ -47,17 +62,156 @@ struct Pending {
 /// processors linked to them, with the input pad each arrives on.
 pub(super) type Routes = HashMap<(String, String), Vec<(processors::Inlet, String)>>;
 
+/// Where a link ends.
+enum Target<'a> {
+    Segment(&'a gst::Pad),
+    Processor { video: VideoInput, inlet: Inlet },
+}
+
+/// What a set of nodes built: their pads and what the runtime keeps of them.
+#[derive(Default)]
+struct Part {
+    built: HashMap<usize, Built>,
+    pending: HashMap<usize, Pending>,
+    needs_eos: bool,
+    encoders: HashMap<String, String>,
+    substitutes: Vec<(usize, Substitute)>,
+    resources: Vec<Box<dyn Send>>,
+}
+
 impl Shared {
     pub(super) fn build(self: &Arc<Self>) -> Result<Assembled, BuildError> {
-        // What a node needs may have gone since the graph was validated.
-        recheck_context(&self.graph, &self.registry).map_err(BuildError::Invalid)?;
+        let spec = self.graph.spec();
+        // What a node needs may have gone since the graph was validated: an
+        // optional part starts missing, anything else stops the start.
+        let mut problems = Vec::new();
+        for (ni, problem) in context_problems(&self.graph, &self.registry) {
+            if self.is_left_out(ni) {
+                continue;
+            }
+            match self.graph.optional_owner(ni) {
+                Some(owner) => {
+                    let fault = NodeFault {
+                        node: spec.nodes[ni].id.clone(),
+                        kind: spec.nodes[ni].kind.clone(),
+                        element: None,
+                        reason: problem.message.split_once(": ").map_or(problem.message.clone(), |(_, r)| r.into()),
+                    };
+                    self.mark_missing(owner, fault);
+                }
+                None => problems.push(problem),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(BuildError::Invalid(ValidationErrors { problems }));
+        }
+
         let pipeline = gst::Pipeline::with_name(&self.id);
+        // The system clock, never an audio device's: a device that goes away
+        // must not take the pipeline's clock with it.
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        let nodes: BTreeSet<usize> = (0..spec.nodes.len()).filter(|&n| !self.is_left_out(n)).collect();
+        let mut part = self.build_part(&pipeline, &nodes)?;
+
+        // Processor timestamps are on the ring's timeline, so that a marker
+        // or a save a processor asks for lands where it saw the frame.
+        let offset_ns = self.rings.lock().values().next().map_or(0, |r| r.ring_time(0));
+        let mut assembled = Assembled {
+            pipeline,
+            needs_eos: part.needs_eos,
+            inputs: HashMap::new(),
+            joinable: std::collections::HashSet::new(),
+            processors: HashMap::new(),
+            offset_ns,
+            resources: Vec::new(),
+        };
+        self.link_part(&mut assembled, &part, &nodes)?;
+        {
+            let mut run = self.run.lock();
+            run.encoders = std::mem::take(&mut part.encoders);
+            run.copied.retain(|id, _| spec.nodes.iter().any(|n| &n.id == id));
+        }
+        self.set_substitutes(std::mem::take(&mut part.substitutes));
+        self.start_workers(&mut assembled, part)?;
+        self.update_routes(&assembled);
+        Ok(assembled)
+    }
+
+    /// Adds optional node `optional` and what only it feeds to the running
+    /// pipeline, links them to the parts that run and starts them. On
+    /// failure, what was added is taken out again.
+    pub(super) fn attach(self: &Arc<Self>, a: &mut Assembled, optional: usize) -> Result<(), BuildError> {
+        let nodes: BTreeSet<usize> = self.graph.dropped_with(optional).iter().copied().collect();
+        if let Some((ni, problem)) =
+            context_problems(&self.graph, &self.registry).into_iter().find(|(n, _)| nodes.contains(n))
+        {
+            let node = &self.graph.spec().nodes[ni];
+            return Err(BuildError::Node { node: node.id.clone(), message: problem.message });
+        }
+        let result = self.build_part(&a.pipeline, &nodes).and_then(|mut part| {
+            self.link_part(a, &part, &nodes)?;
+            let needs_eos = part.needs_eos;
+            {
+                let mut run = self.run.lock();
+                run.encoders.extend(std::mem::take(&mut part.encoders));
+            }
+            self.start_workers(a, part)?;
+            a.needs_eos |= needs_eos;
+            self.update_routes(a);
+            // Downstream first, so that no buffer meets an element still stopped.
+            let mut elements = owned_elements(&a.pipeline, self, &nodes);
+            elements.reverse();
+            for e in &elements {
+                e.sync_state_with_parent().map_err(|_| self.start_failure(&a.pipeline, e))?;
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            self.detach(a, optional);
+        }
+        result
+    }
+
+    /// Takes optional node `optional` and what only it feeds out of the
+    /// running pipeline; the rest plays on.
+    pub(super) fn detach(&self, a: &mut Assembled, optional: usize) {
+        let nodes: BTreeSet<usize> = self.graph.dropped_with(optional).iter().copied().collect();
+        let elements = owned_elements(&a.pipeline, self, &nodes);
+        for e in &elements {
+            // Unlink from the parts that stay first, so that a tee feeding
+            // this part sees an unlinked pad, never a flushing one.
+            for pad in e.sink_pads() {
+                if let Some(peer) = pad.peer()
+                    && let Some(up) = peer.parent_element()
+                    && !elements.contains(&up)
+                {
+                    let _ = peer.unlink(&pad);
+                    if peer.pad_template().is_some_and(|t| t.presence() == gst::PadPresence::Request) {
+                        up.release_request_pad(&peer);
+                    }
+                }
+            }
+        }
+        for e in &elements {
+            let _ = e.set_state(gst::State::Null);
+            let _ = a.pipeline.remove(e);
+        }
+        a.inputs.retain(|(n, _), _| !nodes.contains(n));
+        a.joinable.retain(|(n, _)| !nodes.contains(n));
+        // Dropping a worker flushes and joins its processor.
+        a.processors.retain(|n, _| !nodes.contains(n));
+        self.update_routes(a);
+    }
+
+    /// Creates the processors and builds the segments of `nodes` into
+    /// `pipeline` (not yet linked to each other).
+    fn build_part(self: &Arc<Self>, pipeline: &gst::Pipeline, nodes: &BTreeSet<usize>) -> Result<Part, BuildError> {
         let spec = self.graph.spec();
         let links = self.graph.links();
-
+        let mut part = Part::default();
         // Processors first, so that every queue exists before anything feeds it.
-        let mut pending: HashMap<usize, Pending> = HashMap::new();
-        for (ni, node) in spec.nodes.iter().enumerate() {
+        for &ni in nodes {
+            let node = &spec.nodes[ni];
             let kind = self.registry.get(&node.kind).expect("a validated graph has known kinds");
             if let Runtime::Processor(factory) = kind.runtime() {
                 let ctx = ProcessorContext {
@@ -75,33 +229,36 @@ impl Shared {
                     .filter(|p| p.direction == PadDirection::In)
                     .all(|p| p.media == MediaType::RawVideo);
                 let queue = Queue::new(if video_only { 1 } else { 32 }, Arc::clone(&self.counters[&node.id]));
-                pending.insert(ni, Pending { setup, queue });
+                part.pending.insert(ni, Pending { setup, queue });
             }
         }
-
-        let mut built: HashMap<usize, Built> = HashMap::new();
-        let (mut needs_eos, mut encoders, mut resources, mut copied) =
-            (false, HashMap::new(), Vec::new(), HashMap::new());
-        for &ni in self.graph.topological_order() {
+        for &ni in self.graph.topological_order().iter().filter(|n| nodes.contains(n)) {
             let node = &spec.nodes[ni];
             let kind = self.registry.get(&node.kind).expect("a validated graph has known kinds");
             let Runtime::Segment(segment) = kind.runtime() else { continue };
+            let feeds = links.iter().filter(|l| l.to_node == ni);
+            let (fed, late): (Vec<_>, Vec<_>) = feeds.partition(|l| !self.is_left_out(l.from_node));
             let mut ctx = BuildCtx {
-                pipeline: &pipeline,
+                pipeline,
                 node: &node.id,
                 options: &self.options,
-                linked_outputs: links.iter().filter(|l| l.from_node == ni).map(|l| l.from_pad.clone()).collect(),
-                linked_inputs: links
+                linked_outputs: links
                     .iter()
-                    .filter(|l| l.to_node == ni)
+                    .filter(|l| l.from_node == ni && !self.is_left_out(l.to_node))
+                    .map(|l| l.from_pad.clone())
+                    .collect(),
+                linked_inputs: fed
+                    .iter()
                     .map(|l| {
-                        let caps = built
+                        let caps = part
+                            .built
                             .get(&l.from_node)
                             .and_then(|b| b.outputs.get(&l.from_pad))
                             .map_or_else(gst::Caps::new_any, |pad| pad.query_caps(None));
                         (l.to_pad.clone(), caps)
                     })
                     .collect(),
+                late_inputs: late.iter().map(|l| l.to_pad.clone()).collect(),
                 existing_ring: self.rings.lock().get(&node.id).cloned(),
             };
             let mut b = segment.build(&node.props, &mut ctx)?;
@@ -109,12 +266,15 @@ impl Shared {
                 self.rings.lock().insert(node.id.clone(), Arc::clone(ring));
             }
             if let Some(enc) = &b.encoder {
-                encoders.insert(node.id.clone(), enc.clone());
+                part.encoders.insert(node.id.clone(), enc.clone());
             }
-            needs_eos |= b.needs_eos;
-            resources.append(&mut b.resources);
+            if let Some(s) = b.substitute.take() {
+                part.substitutes.push((ni, s));
+            }
+            part.needs_eos |= b.needs_eos;
+            part.resources.append(&mut b.resources);
             if let Some(counter) = b.bytes_copied.take() {
-                copied.insert(node.id.clone(), counter);
+                self.run.lock().copied.insert(node.id.clone(), counter);
             }
             let counters = &self.counters[&node.id];
             for pad in b.inputs.values() {
@@ -123,104 +283,170 @@ impl Shared {
             for pad in b.outputs.values() {
                 count_buffers(pad, counters, false);
             }
-            built.insert(ni, b);
+            part.built.insert(ni, b);
         }
+        Ok(part)
+    }
 
-        // Processor timestamps are on the ring's timeline, so that a marker
-        // or a save a processor asks for lands where it saw the frame.
-        let offset_ns = self.rings.lock().values().next().map_or(0, |r| r.ring_time(0));
-        let mut routes = Routes::new();
-        for (ni, node) in spec.nodes.iter().enumerate() {
-            let desc = self.registry.descriptor(&node.kind).expect("known kind");
-            for out in desc.pads.iter().filter(|p| p.direction == PadDirection::Out) {
-                let targets: Vec<_> = self.graph.links_from(ni, &out.name).collect();
-                if targets.is_empty() {
-                    continue;
-                }
-                let from = format!("{}.{}", node.id, out.name);
-                let Some(src_pad) = built.get(&ni).and_then(|b| b.outputs.get(&out.name)) else {
-                    // A processor's output: only other processors can take it.
-                    for link in &targets {
-                        let to = &spec.nodes[link.to_node].id;
-                        let inlet = pending.get(&link.to_node).map(|p| p.queue.inlet.clone()).ok_or_else(|| {
-                            BuildError::Link {
-                                from: from.clone(),
-                                to: format!("{to}.{}", link.to_pad),
-                                reason: "a processor's output can feed only processors".into(),
-                            }
-                        })?;
-                        routes
-                            .entry((node.id.clone(), out.name.clone()))
-                            .or_default()
-                            .push((inlet, link.to_pad.clone()));
+    /// Links the outputs of the segments in `part` to every input that runs
+    /// (in the part or already playing), and the outputs that run into the
+    /// part's inputs.
+    fn link_part(&self, a: &mut Assembled, part: &Part, nodes: &BTreeSet<usize>) -> Result<(), BuildError> {
+        let spec = self.graph.spec();
+        // Joining a running pipeline, the part feeds only the running inputs
+        // that take a new feed while playing.
+        let running: BTreeSet<(usize, String)> = a.inputs.keys().cloned().collect();
+        for (&ni, b) in &part.built {
+            for (pad, p) in &b.inputs {
+                a.inputs.insert((ni, pad.clone()), p.clone());
+            }
+            a.joinable.extend(b.joinable.iter().map(|p| (ni, p.clone())));
+        }
+        let targets_of = |a: &Assembled, ni: usize, pad: &str| -> Vec<(String, Option<usize>, String)> {
+            self.graph
+                .links_from(ni, pad)
+                .filter(|l| !self.is_left_out(l.to_node) || nodes.contains(&l.to_node))
+                .map(|l| (format!("{}.{}", spec.nodes[l.to_node].id, l.to_pad), Some(l.to_node), l.to_pad.clone()))
+                .filter(|(to, n, p)| {
+                    let key = (n.expect("set above"), p.clone());
+                    if running.contains(&key) && !a.joinable.contains(&key) {
+                        tracing::debug!(input = %to, "takes this feed at the next start");
+                        return false;
                     }
-                    continue;
-                };
-                let src_pads: Vec<gst::Pad> = if targets.len() == 1 {
-                    vec![src_pad.clone()]
-                } else {
-                    let tee = make(&pipeline, "tee", &format!("{from}.tee"))?;
-                    link_pads(src_pad, &tee.static_pad("sink").expect("tee has a sink pad"), &from, &tee.name())?;
-                    targets.iter().map(|_| tee.request_pad_simple("src_%u").expect("tee gives src pads")).collect()
-                };
-                for (link, src) in targets.iter().zip(src_pads) {
-                    let to = format!("{}.{}", spec.nodes[link.to_node].id, link.to_pad);
-                    let name = format!("{from}->{to}");
-                    let sink = match pending.get(&link.to_node) {
-                        Some(p) => match out.media {
-                            MediaType::RawVideo => processors::video_bridge(
-                                &pipeline,
-                                &name,
-                                p.setup.video,
-                                &link.to_pad,
-                                p.queue.inlet.clone(),
-                                offset_ns,
-                            )?,
-                            MediaType::RawAudio => processors::audio_bridge(
-                                &pipeline,
-                                &name,
-                                &link.to_pad,
-                                p.queue.inlet.clone(),
-                                offset_ns,
-                            )?,
-                            other => {
-                                return Err(BuildError::Link {
-                                    from,
-                                    to,
-                                    reason: format!("{other} is not bridged to processors (raw video and audio are)"),
-                                });
-                            }
-                        },
-                        None => {
-                            // A queue on every link gives each consumer its own thread.
-                            let queue = make(&pipeline, "queue", &name)?;
-                            link_pads(
-                                &queue.static_pad("src").expect("queue src"),
-                                &built[&link.to_node].inputs[&link.to_pad],
-                                &from,
-                                &to,
-                            )?;
-                            queue.static_pad("sink").expect("queue sink")
-                        }
-                    };
-                    link_pads(&src, &sink, &from, &to)?;
+                    let n = key.0;
+                    a.inputs.contains_key(&key) || a.processors.contains_key(&n) || part.pending.contains_key(&n)
+                })
+                .collect()
+        };
+        // Outputs of the part's segments.
+        for (&ni, b) in &part.built {
+            let desc = self.registry.descriptor(&spec.nodes[ni].kind).expect("known kind");
+            for out in desc.pads.iter().filter(|p| p.direction == PadDirection::Out) {
+                let Some(src) = b.outputs.get(&out.name) else { continue };
+                let targets = targets_of(a, ni, &out.name);
+                self.link_output(a, part, &format!("{}.{}", spec.nodes[ni].id, out.name), out.media, src, &targets)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Links `from` (`node.pad`, producing `media`) to its targets: a queue
+    /// into each segment input, a bridge into each processor; a tee first
+    /// when there are several.
+    fn link_output(
+        &self,
+        a: &Assembled,
+        part: &Part,
+        from: &str,
+        media: MediaType,
+        src_pad: &gst::Pad,
+        targets: &[(String, Option<usize>, String)],
+    ) -> Result<(), BuildError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let pipeline = &a.pipeline;
+        let src_pads: Vec<gst::Pad> = if targets.len() == 1 {
+            vec![src_pad.clone()]
+        } else {
+            let tee = make(pipeline, "tee", &format!("{from}.tee"))?;
+            link_pads(src_pad, &tee.static_pad("sink").expect("tee has a sink pad"), from, &tee.name())?;
+            targets.iter().map(|_| tee.request_pad_simple("src_%u").expect("tee gives src pads")).collect()
+        };
+        for ((to, node, pad), src) in targets.iter().zip(src_pads) {
+            let node = node.expect("targets name their node");
+            let name = format!("{from}->{to}");
+            let target = match (a.inputs.get(&(node, pad.clone())), a.processors.get(&node), part.pending.get(&node)) {
+                (Some(p), _, _) => Target::Segment(p),
+                (None, Some(r), _) => Target::Processor { video: r.video, inlet: r.inlet.clone() },
+                (None, None, Some(p)) => Target::Processor { video: p.setup.video, inlet: p.queue.inlet.clone() },
+                (None, None, None) => continue,
+            };
+            let sink = match target {
+                Target::Processor { video, inlet } => match media {
+                    MediaType::RawVideo => processors::video_bridge(pipeline, &name, video, pad, inlet, a.offset_ns)?,
+                    MediaType::RawAudio => processors::audio_bridge(pipeline, &name, pad, inlet, a.offset_ns)?,
+                    other => {
+                        return Err(BuildError::Link {
+                            from: from.to_owned(),
+                            to: to.clone(),
+                            reason: format!("{other} is not bridged to processors (raw video and audio are)"),
+                        });
+                    }
+                },
+                Target::Segment(input) => {
+                    // An input that saw the end of a feed that has gone (a
+                    // device unplugged) takes a new one after a flush.
+                    if input.pad_flags().contains(gst::PadFlags::EOS) {
+                        input.send_event(gst::event::FlushStart::new());
+                        input.send_event(gst::event::FlushStop::new(false));
+                    }
+                    // A queue on every link gives each consumer its own thread.
+                    let queue = make(pipeline, "queue", &name)?;
+                    link_pads(&queue.static_pad("src").expect("queue src"), input, from, to)?;
+                    queue.static_pad("sink").expect("queue sink")
+                }
+            };
+            link_pads(&src, &sink, from, to)?;
+        }
+        Ok(())
+    }
+
+    fn start_workers(self: &Arc<Self>, a: &mut Assembled, part: Part) -> Result<(), BuildError> {
+        let Part { pending, resources, .. } = part;
+        a.resources.extend(resources);
+        for (ni, p) in pending {
+            let node = self.graph.spec().nodes[ni].id.clone();
+            let (video, inlet) = (p.setup.video, p.queue.inlet.clone());
+            let worker = Worker::spawn(Arc::clone(self), node, p.setup.processor, p.queue)?;
+            a.processors.insert(ni, Running { video, inlet, worker });
+        }
+        Ok(())
+    }
+
+    /// Processor outputs go to the processors that run and are linked to them.
+    fn update_routes(&self, a: &Assembled) {
+        let spec = self.graph.spec();
+        let mut routes = Routes::new();
+        for &from in a.processors.keys() {
+            for l in self.graph.links().iter().filter(|l| l.from_node == from) {
+                if let Some(r) = a.processors.get(&l.to_node) {
+                    routes
+                        .entry((spec.nodes[from].id.clone(), l.from_pad.clone()))
+                        .or_default()
+                        .push((r.inlet.clone(), l.to_pad.clone()));
                 }
             }
         }
-
         *self.routes.lock() = routes;
-        let mut workers = Vec::new();
-        for (ni, p) in pending {
-            let node = spec.nodes[ni].id.clone();
-            workers.push(Worker::spawn(Arc::clone(self), node, p.setup.processor, p.queue)?);
-        }
-        {
-            let mut run = self.run.lock();
-            run.encoders = encoders;
-            run.copied = copied;
-        }
-        Ok(Assembled { pipeline, needs_eos, workers, resources })
     }
+
+    /// Why `element` did not start: the error it posted, or the state change.
+    fn start_failure(&self, pipeline: &gst::Pipeline, element: &gst::Element) -> BuildError {
+        let posted = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
+        match posted.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(err)) => BuildError::Fault(self.fault_of(err)),
+            _ => BuildError::Fault(self.fault_of_element(element, "the element did not start")),
+        }
+    }
+}
+
+/// The elements of `pipeline` that belong to `nodes`: those named
+/// `node.role` (and `node.pad.tee`) and the link elements `from->to` that
+/// start or end at one of them.
+fn owned_elements(pipeline: &gst::Pipeline, shared: &Shared, nodes: &BTreeSet<usize>) -> Vec<gst::Element> {
+    let spec = shared.graph.spec();
+    let ids: Vec<&str> = nodes.iter().map(|&n| spec.nodes[n].id.as_str()).collect();
+    let owner = |name: &str| name.split('.').next().unwrap_or_default().to_owned();
+    pipeline
+        .children()
+        .into_iter()
+        .filter(|e| {
+            let name = e.name();
+            let to = name.split_once("->").map(|(_, to)| owner(to));
+            ids.contains(&owner(&name).as_str()) || to.is_some_and(|t| ids.contains(&t.as_str()))
+        })
+        .collect()
 }
 
 fn make(pipeline: &gst::Pipeline, factory: &str, name: &str) -> Result<gst::Element, BuildError> {

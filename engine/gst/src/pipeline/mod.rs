@@ -4,6 +4,7 @@
 //! per-node statistics ([`stats`]).
 
 mod build;
+mod degrade;
 mod processors;
 mod stats;
 mod supervise;
@@ -15,7 +16,7 @@ use crate::kind::Registry;
 use crate::replay::save::SaveContext;
 use crate::replay::{RingNode, SaveRequest, SaveSpan, SavedClip};
 use clipshot_core::processor::{Output, Outputs};
-use clipshot_core::{Event, EventSink, PipelineState, ValidatedGraph};
+use clipshot_core::{Degradation, Event, EventSink, PipelineState, ValidatedGraph};
 use clipshot_replay::ReplayRing;
 use crossbeam_channel::Sender;
 use gstreamer as gst;
@@ -85,6 +86,12 @@ struct Shared {
     /// A save a processor asked for is running: further ones wait their turn
     /// by being dropped (a detector firing every frame must not pile up saves).
     processor_saving: Arc<AtomicBool>,
+    /// Optional parts that do not run now, by optional node.
+    missing: Mutex<std::collections::BTreeMap<usize, degrade::Missing>>,
+    /// Nodes running with a substitute (a software encoder for a hardware one).
+    substitutes: Mutex<Vec<Degradation>>,
+    /// The last error of each node, as reported.
+    faults: Mutex<HashMap<String, String>>,
 }
 
 /// A running (or stopped) pipeline.
@@ -124,6 +131,9 @@ impl Pipeline {
                 routes: Mutex::new(HashMap::new()),
                 images: Mutex::new(HashMap::new()),
                 processor_saving: Arc::new(AtomicBool::new(false)),
+                missing: Mutex::default(),
+                substitutes: Mutex::default(),
+                faults: Mutex::default(),
             }),
             control: Mutex::new(None),
         }
@@ -194,7 +204,15 @@ impl Pipeline {
         }
     }
 
+    /// The parts that are missing or substituted now: empty when the
+    /// pipeline runs as its graph says.
+    pub fn degradations(&self) -> Vec<Degradation> {
+        self.shared.degradations()
+    }
+
     pub fn stats(&self) -> PipelineStats {
+        let degraded = self.shared.degradations();
+        let faults = self.shared.faults.lock().clone();
         let run = self.shared.run.lock();
         let rings = self.shared.rings.lock();
         let nodes = self
@@ -218,6 +236,8 @@ impl Pipeline {
                         + run.copied.get(&n.id).map_or(0, |c| c.load(Ordering::Relaxed)),
                     encoder: run.encoders.get(&n.id).cloned(),
                     ring: ring.map(|r| RingFill::new(&r.ring)),
+                    running: run.state == PipelineState::Running && !degraded.iter().any(|d| d.dropped.contains(&n.id)),
+                    error: faults.get(&n.id).cloned(),
                 }
             })
             .collect();
@@ -227,6 +247,7 @@ impl Pipeline {
             message: run.message.clone(),
             uptime_s: run.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
             restarts: run.restarts,
+            degraded,
             nodes,
         }
     }
@@ -259,12 +280,20 @@ impl Pipeline {
         self.shared.run.lock().current.as_ref().and_then(|p| p.by_name(name))
     }
 
-    /// Posts an error on the running pipeline's bus, as a failing element would.
-    pub fn inject_error(&self, message: &str) {
-        if let Some(p) = self.shared.run.lock().current.clone() {
-            let msg = gst::message::Error::builder(gst::CoreError::Failed, message).src(&p).build();
-            let _ = p.post_message(msg);
-        }
+    /// Posts an error on the running pipeline's bus, as a failing element
+    /// would: from the first element of node `node`, or from the pipeline.
+    pub fn inject_error(&self, node: Option<&str>, message: &str) {
+        let Some(p) = self.shared.run.lock().current.clone() else { return };
+        let prefix = node.map(|n| format!("{n}."));
+        let src: gst::Object = match &prefix {
+            Some(prefix) => match p.children().into_iter().find(|e| e.name().starts_with(prefix.as_str())) {
+                Some(e) => e.upcast(),
+                None => return,
+            },
+            None => p.clone().upcast(),
+        };
+        let msg = gst::message::Error::builder(gst::CoreError::Failed, message).src(&src).build();
+        let _ = p.post_message(msg);
     }
 }
 

@@ -63,6 +63,11 @@ pub struct NodeStats {
     /// The encoder element, for encoder nodes.
     pub encoder: Option<String>,
     pub ring: Option<RingFill>,
+    /// Whether the node runs now (false when its pipeline does not, or it
+    /// is an optional part left out).
+    pub running: bool,
+    /// The node's last error, as the log and the events said it.
+    pub error: Option<String>,
 }
 
 /// Fill level of a replay ring, with its limits.
@@ -91,5 +96,8 @@ pub struct PipelineStats {
     pub message: Option<String>,
     pub uptime_s: f64,
     pub restarts: u64,
+    /// Optional parts that do not run and substitutes in use: empty when the
+    /// pipeline runs as its graph says.
+    pub degraded: Vec<clipshot_core::Degradation>,
     pub nodes: Vec<NodeStats>,
 }

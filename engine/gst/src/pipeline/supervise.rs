@@ -1,10 +1,14 @@
 //! Supervision: a thread per pipeline builds it, plays it, watches its bus,
 //! and rebuilds it with back-off after an error. Rings survive rebuilds.
+//!
+//! An error from an optional part does not stop the pipeline: the part is
+//! taken out and the rest plays on ([`super::degrade`]); the part is retried
+//! with back-off and joins the running pipeline when it can start again.
 
 use super::build::Assembled;
 use super::{Command, Shared};
 use crate::error::BuildError;
-use clipshot_core::{Event, PipelineState};
+use clipshot_core::{Event, NodeFault, PipelineState};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -21,8 +25,31 @@ const EOS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Why a run ended.
 enum RunEnd {
     Stopped,
-    Failed(String),
+    Failed {
+        message: String,
+        fault: Option<NodeFault>,
+    },
     Finished,
+    /// A missing part can join only by building the pipeline again.
+    Rebuild,
+}
+
+impl RunEnd {
+    fn failed(fault: NodeFault) -> Self {
+        Self::Failed { message: describe(&fault), fault: (!fault.node.is_empty()).then_some(fault) }
+    }
+}
+
+/// How a fault reads everywhere: the node's when there is one.
+fn describe(fault: &NodeFault) -> String {
+    if fault.node.is_empty() {
+        match &fault.element {
+            Some(src) => format!("{src}: {}", fault.reason),
+            None => fault.reason.clone(),
+        }
+    } else {
+        fault.to_string()
+    }
 }
 
 pub(super) fn supervise(
@@ -35,11 +62,12 @@ pub(super) fn supervise(
         shared.set_state(PipelineState::Starting, None);
         let started = Instant::now();
         let end = match shared.build().and_then(|assembled| play(shared, assembled)) {
-            Ok(assembled) => {
+            Ok(mut assembled) => {
+                shared.trials_joined();
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Ok(()));
                 }
-                let end = watch(shared, &assembled.pipeline, commands, assembled.needs_eos);
+                let end = watch(shared, &mut assembled, commands);
                 drop(assembled);
                 shared.run.lock().current = None;
                 // A stopped pipeline shows no stale preview.
@@ -47,15 +75,30 @@ pub(super) fn supervise(
                 end
             }
             Err(e) => {
-                let message = e.to_string();
+                if let Some((ni, fault)) = shared.fault_of_build(&e) {
+                    shared.record_fault(&fault);
+                    // An optional part that cannot start: start at once without it.
+                    if let Some(owner) = shared.graph.optional_owner(ni)
+                        && !shared.is_left_out(ni)
+                    {
+                        shared.mark_missing(owner, fault);
+                        continue;
+                    }
+                }
+                let end = match shared.fault_of_build(&e) {
+                    Some((_, fault)) => RunEnd::Failed { message: e.to_string(), fault: Some(fault) },
+                    None => RunEnd::Failed { message: e.to_string(), fault: None },
+                };
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Err(e));
                 }
-                RunEnd::Failed(message)
+                end
             }
         };
         match end {
             RunEnd::Stopped => {
+                // Started again, the pipeline tries every part again.
+                shared.forget_missing();
                 shared.set_state(PipelineState::Stopped, None);
                 return;
             }
@@ -63,9 +106,11 @@ pub(super) fn supervise(
                 shared.set_state(PipelineState::Stopped, Some("end of stream".into()));
                 // Wait for an explicit stop; a finished file source is not restarted.
                 let _ = commands.recv();
+                shared.forget_missing();
                 return;
             }
-            RunEnd::Failed(message) => {
+            RunEnd::Rebuild => {}
+            RunEnd::Failed { message, fault } => {
                 if started.elapsed() >= STABLE_RUN {
                     backoff = MIN_BACKOFF;
                 }
@@ -76,9 +121,11 @@ pub(super) fn supervise(
                     pipeline: shared.id.clone(),
                     message,
                     restart_in_ms: Some(backoff.as_millis() as u64),
+                    fault,
                 });
                 match commands.recv_timeout(backoff) {
                     Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                        shared.forget_missing();
                         shared.set_state(PipelineState::Stopped, None);
                         return;
                     }
@@ -94,16 +141,15 @@ pub(super) fn supervise(
 fn play(shared: &Shared, assembled: Assembled) -> Result<Assembled, BuildError> {
     let pipeline = &assembled.pipeline;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
-        // The bus usually says why far better than the state change does.
-        let why = pipeline
-            .bus()
-            .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
-            .and_then(|m| match m.view() {
-                gst::MessageView::Error(err) => Some(err.error().to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| e.to_string());
-        return Err(BuildError::Start(why));
+        // The bus says which element failed and why, far better than the state change.
+        let posted = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
+        return Err(match posted.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(err)) => {
+                let fault = shared.fault_of(err);
+                if fault.node.is_empty() { BuildError::Start(describe(&fault)) } else { BuildError::Fault(fault) }
+            }
+            _ => BuildError::Start(e.to_string()),
+        });
     }
     {
         let mut run = shared.run.lock();
@@ -114,12 +160,14 @@ fn play(shared: &Shared, assembled: Assembled) -> Result<Assembled, BuildError> 
     Ok(assembled)
 }
 
-fn watch(shared: &Shared, pipeline: &gst::Pipeline, commands: &Receiver<Command>, needs_eos: bool) -> RunEnd {
-    let Some(bus) = pipeline.bus() else { return RunEnd::Failed("pipeline has no bus".into()) };
+fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) -> RunEnd {
+    let Some(bus) = a.pipeline.bus() else {
+        return RunEnd::Failed { message: "pipeline has no bus".into(), fault: None };
+    };
     loop {
         if let Ok(Command::Stop) = commands.try_recv() {
-            if needs_eos {
-                pipeline.send_event(gst::event::Eos::new());
+            if a.needs_eos {
+                a.pipeline.send_event(gst::event::Eos::new());
                 let _ = bus.timed_pop_filtered(
                     gst::ClockTime::from_nseconds(EOS_TIMEOUT.as_nanos() as u64),
                     &[gst::MessageType::Eos, gst::MessageType::Error],
@@ -127,13 +175,48 @@ fn watch(shared: &Shared, pipeline: &gst::Pipeline, commands: &Receiver<Command>
             }
             return RunEnd::Stopped;
         }
+        for optional in shared.retries_due() {
+            if shared.joins_by_rebuild(optional) {
+                shared.try_at_next_build(optional);
+                return RunEnd::Rebuild;
+            }
+            match shared.attach(a, optional) {
+                Ok(()) => shared.joining(optional),
+                Err(e) => {
+                    let fault = shared.fault_of_build(&e).map_or_else(
+                        || NodeFault {
+                            node: shared.graph.spec().nodes[optional].id.clone(),
+                            kind: shared.graph.spec().nodes[optional].kind.clone(),
+                            element: None,
+                            reason: e.to_string(),
+                        },
+                        |(_, f)| f,
+                    );
+                    shared.retry_failed(optional, &fault);
+                }
+            }
+        }
+        shared.confirm_joined();
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
         match msg.view() {
             gst::MessageView::Error(err) => {
-                let src = err.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let details = err.debug().map(|d| format!(" ({d})")).unwrap_or_default();
-                tracing::debug!(pipeline = %shared.id, element = %src, "{}{details}", err.error());
-                return RunEnd::Failed(format!("{src}: {}", err.error()));
+                let fault = shared.fault_of(err);
+                if let Some(details) = err.debug() {
+                    tracing::debug!(pipeline = %shared.id, "{fault} ({details})");
+                }
+                let Some(ni) = shared.graph.spec().nodes.iter().position(|n| n.id == fault.node) else {
+                    return RunEnd::failed(fault);
+                };
+                shared.record_fault(&fault);
+                match shared.graph.optional_owner(ni) {
+                    // An element of a part already taken out said more.
+                    Some(_) if shared.is_left_out(ni) => {}
+                    Some(owner) => {
+                        shared.detach(a, owner);
+                        shared.mark_missing(owner, fault);
+                    }
+                    None => return RunEnd::failed(fault),
+                }
             }
             gst::MessageView::Eos(_) => return RunEnd::Finished,
             gst::MessageView::Qos(q) => {

@@ -79,10 +79,13 @@ fn build_ring(p: RingProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>
     let video = node.video_sink(&format!("{}.video-sink", ctx.node));
     ctx.pipeline.add(&video).map_err(|e| ctx.error(e))?;
     let mut built = Built::default().input("video", video.upcast_ref())?;
-    if ctx.is_input_linked("audio") {
+    // Audio whose source is missing now may join later (a sound server that
+    // comes back): the sink is there for it, fed or not.
+    if ctx.is_input_linked("audio") || ctx.may_join("audio") {
         let audio = node.audio_sink(&format!("{}.audio-sink", ctx.node));
         ctx.pipeline.add(&audio).map_err(|e| ctx.error(e))?;
         built = built.input("audio", audio.upcast_ref())?;
+        built.joinable.push("audio".into());
     }
     built.ring = Some(node);
     Ok(built)
