@@ -140,6 +140,17 @@ pub(super) fn supervise(
 
 fn play(shared: &Shared, assembled: Assembled) -> Result<Assembled, BuildError> {
     let pipeline = &assembled.pipeline;
+    // Errors posted while building come from caps queries on elements not
+    // started yet (`ximagesrc` opens the display to answer one, and right
+    // after an earlier pipeline closed its own, that can fail once): the
+    // state change below says whether the elements work, not these.
+    if let Some(bus) = pipeline.bus() {
+        for msg in bus.iter_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                tracing::debug!(pipeline = %shared.id, "while building: {}", shared.fault_of(err));
+            }
+        }
+    }
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         // The bus says which element failed and why, far better than the state change.
         let posted = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
