@@ -8,18 +8,21 @@ CARGO ?= cargo
 VENV := .venv
 ORT_VERSION := 1.31.1
 ORT_STAMP := $(VENV)/.onnxruntime-$(ORT_VERSION)
+# The obs-websocket client library the tests drive the daemon with.
+OBSWS_VERSION := 1.8.0
+OBSWS_STAMP := $(VENV)/.obsws-python-$(OBSWS_VERSION)
 WINDOWS_TARGET := x86_64-pc-windows-gnu
 
 # ONNX Runtime's shared library, from the PyPI wheel (never a build-time download).
 export ORT_DYLIB_PATH = $(abspath $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)))
 
-.PHONY: run test deps deps-test onnxruntime build lint unit windows-check bench fmt clean
+.PHONY: run test deps deps-test onnxruntime test-clients build lint unit windows-check bench fmt clean
 
 run: deps onnxruntime
 	$(CARGO) build --release -p clipshot
 	./target/release/clipshot serve $(ARGS)
 
-test: deps-test onnxruntime lint unit windows-check
+test: deps-test onnxruntime test-clients lint unit windows-check
 
 deps:
 	scripts/install-deps.sh
@@ -32,6 +35,12 @@ onnxruntime: $(ORT_STAMP)
 $(ORT_STAMP):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check onnxruntime==$(ORT_VERSION)
+	touch $@
+
+test-clients: $(OBSWS_STAMP)
+
+$(OBSWS_STAMP): $(ORT_STAMP)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check obsws-python==$(OBSWS_VERSION)
 	touch $@
 
 lint:

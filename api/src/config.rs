@@ -58,6 +58,14 @@ pub struct Config {
     pub max_workers: Option<u32>,
     /// Where inference runs (seed: `DEFAULT_AI_PROVIDER`): `local` only.
     pub ai_provider: String,
+    /// The obs-websocket server, for remotes that speak OBS's protocol
+    /// (Stream Deck, Touch Portal, streamer.bot); `false` turns it off.
+    pub obs_websocket: bool,
+    /// Its port: OBS's own 4455 by default; 0 picks a free one.
+    pub obs_websocket_port: u16,
+    /// A password for it besides the API token (remotes' password fields
+    /// take a short one more easily).
+    pub obs_websocket_password: Option<String>,
 }
 
 /// The live configuration, shared by the API, the hotkey and the engine.
@@ -92,6 +100,9 @@ impl Default for Config {
             temp_dir: None,
             max_workers: None,
             ai_provider: "local".into(),
+            obs_websocket: true,
+            obs_websocket_port: 4455,
+            obs_websocket_password: None,
         }
     }
 }
@@ -167,6 +178,8 @@ pub struct Overrides {
     pub host: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obs_websocket_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,9 @@ enum Command {
         /// Pipeline preset or TOML file to record with.
         #[arg(long)]
         pipeline: Option<String>,
+        /// obs-websocket port (default 4455; 0 picks a free one); `CLIPSHOT_OBS_WEBSOCKET_PORT`.
+        #[arg(long)]
+        obs_websocket_port: Option<u16>,
     },
     /// Ask the running daemon to save a clip, and print its path.
     Clip {
@@ -110,9 +113,10 @@ fn init_logging(filter: &str) -> clipshot::server::LogReload {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides { data_dir: cli.data_dir, port: cli.port, ..Overrides::default() };
-    if let Command::Serve { host, pipeline } = &cli.command {
+    if let Command::Serve { host, pipeline, obs_websocket_port } = &cli.command {
         overrides.host = *host;
         overrides.pipeline.clone_from(pipeline);
+        overrides.obs_websocket_port = *obs_websocket_port;
     }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {

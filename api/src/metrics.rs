@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 pub struct Metrics {
     prometheus: PrometheusHandle,
-    cpu: parking_lot::Mutex<Option<(std::time::Instant, f64)>>,
+    cpu: clipshot_runtime::process::CpuMeter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,21 +66,12 @@ impl Metrics {
     /// Installs the process's metrics recorder (once per process).
     pub fn install() -> Result<Self, String> {
         let prometheus = PrometheusBuilder::new().install_recorder().map_err(|e| e.to_string())?;
-        Ok(Self { prometheus, cpu: parking_lot::Mutex::new(None) })
+        Ok(Self { prometheus, cpu: clipshot_runtime::process::CpuMeter::default() })
     }
 
     pub fn snapshot(&self, engine: &Engine, uptime: Duration) -> SystemMetrics {
-        let cpu_seconds = process_cpu_seconds();
-        let now = std::time::Instant::now();
-        let cpu_percent = {
-            let mut last = self.cpu.lock();
-            let pct = match *last {
-                Some((at, cpu)) if now > at => (cpu_seconds - cpu) / now.duration_since(at).as_secs_f64() * 100.0,
-                _ => cpu_seconds / uptime.as_secs_f64().max(1e-3) * 100.0,
-            };
-            *last = Some((now, cpu_seconds));
-            pct
-        };
+        let cpu_seconds = clipshot_runtime::process::cpu_seconds();
+        let cpu_percent = self.cpu.percent();
         let pipelines = engine
             .list()
             .into_iter()
@@ -119,7 +110,7 @@ impl Metrics {
                 })
             })
             .collect();
-        let rss_bytes = process_rss_bytes();
+        let rss_bytes = clipshot_runtime::process::rss_bytes();
         SystemMetrics {
             cpu_percent,
             memory_mb: rss_bytes as f64 / (1024.0 * 1024.0),
@@ -156,36 +147,4 @@ impl Metrics {
 pub fn clip_saved(trigger: &str, save_ms: f64) {
     metrics::counter!("clipshot_clips_saved_total", "trigger" => trigger.to_owned()).increment(1);
     metrics::histogram!("clipshot_clip_save_seconds").record(save_ms / 1e3);
-}
-
-#[cfg(unix)]
-fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct we hand it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-#[cfg(not(unix))]
-fn process_cpu_seconds() -> f64 {
-    0.0
-}
-
-#[cfg(unix)]
-fn process_rss_bytes() -> u64 {
-    // Linux: the second field of statm is resident pages.
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * page)
-}
-
-#[cfg(not(unix))]
-fn process_rss_bytes() -> u64 {
-    0
 }

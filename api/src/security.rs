@@ -67,12 +67,7 @@ impl Guard {
     }
 
     pub fn set_allowed(&self, extra_hosts: &[String], allowed_origins: Vec<String>) {
-        *self.allowed_hosts.write() = ["localhost", "127.0.0.1", "[::1]"]
-            .iter()
-            .map(|h| (*h).to_owned())
-            .chain(extra_hosts.iter().cloned())
-            .map(|h| format!("{}:{}", h.to_ascii_lowercase(), self.port))
-            .collect();
+        *self.allowed_hosts.write() = clipshot_runtime::access::allowed_hosts(self.port, extra_hosts);
         *self.allowed_origins.write() = allowed_origins;
     }
 

@@ -48,6 +48,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(pipelines::stop))
         .routes(routes!(pipelines::stats))
         .routes(routes!(pipelines::save))
+        .routes(routes!(pipelines::start_recording, pipelines::recording, pipelines::stop_recording))
         .routes(routes!(pipelines::replay))
         .routes(routes!(pipelines::add_marker))
         .routes(routes!(pipelines::preview))
@@ -212,17 +213,22 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
         metrics,
         started: Instant::now(),
     };
+    let obs = start_obs_websocket(&engine, &config, &guard.token).await;
     let app = router(state, guard);
 
     // Scripts (and the tests) read this line to find the daemon.
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
     let recording = engine.recording(pipeline.id());
-    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), &config);
+    let obs_addr = obs.as_ref().map(clipshot_obs_websocket::Server::local_addr);
+    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), obs_addr, &config);
 
     let app = tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(app);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down");
+    if let Some(obs) = obs {
+        obs.shutdown().await;
+    }
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     store.close().await;
     Ok(())
@@ -254,11 +260,45 @@ fn trim_trailing_slash(mut req: Request) -> Request {
 /// Says where the daemon listens. Nothing printed may ever stop the daemon:
 /// a service manager or a launcher that read one line and closed the pipe
 /// turns `println!` into a panic, so write errors are ignored here.
+/// The obs-websocket server, when configured: bound like the API, with the
+/// API token as its password. A port that is taken (OBS itself running, say)
+/// costs the remotes, never the daemon.
+async fn start_obs_websocket(
+    engine: &Arc<Engine>,
+    config: &Config,
+    token: &str,
+) -> Option<clipshot_obs_websocket::Server> {
+    if !config.obs_websocket {
+        return None;
+    }
+    let options = clipshot_obs_websocket::Options {
+        bind: config.host,
+        port: config.obs_websocket_port,
+        token: token.to_owned(),
+        password: config.obs_websocket_password.clone(),
+        extra_hosts: config.allowed_hosts.clone(),
+        allowed_origins: config.cors_origins.clone(),
+        clips_dir: config.clips_dir(),
+    };
+    match clipshot_obs_websocket::Server::start(Arc::clone(engine), options).await {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!(
+                port = config.obs_websocket_port,
+                "obs-websocket is off: cannot listen ({e}); is OBS running with its WebSocket server on? \
+                 Set `obs_websocket_port` to another port"
+            );
+            None
+        }
+    }
+}
+
 fn banner(
     addr: &SocketAddr,
     pipeline: &str,
     fallback: Option<&str>,
     recording: Option<&clipshot_runtime::Recording>,
+    obs: Option<SocketAddr>,
     config: &Config,
 ) {
     let url = format!("http://{addr}");
@@ -269,6 +309,9 @@ fn banner(
         for m in &r.missing {
             sources.push_str(&format!("  missing:   {m}\n"));
         }
+    }
+    if let Some(obs) = obs {
+        sources.push_str(&format!("  obs-websocket: ws://{obs} (password: the token)\n"));
     }
     let text = format!(
         "ClipShot {} listening on {url}\n  pipeline:  {pipeline} ({})\n{sources}  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \

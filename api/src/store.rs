@@ -96,6 +96,7 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Hotkey => "hotkey",
         Trigger::Api => "api",
         Trigger::Highlight => "highlight",
+        Trigger::ObsWebsocket => "obs-websocket",
     }
 }
 

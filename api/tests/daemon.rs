@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Daemon, clipshot};
+use common::{Daemon, Xvfb, clipshot};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -178,41 +178,6 @@ async fn clipshot_clip_saves_the_last_seconds_from_the_running_daemon() {
     assert_eq!(enc["encoder"], "x264enc");
 }
 
-/// Runs Xvfb on a display number it picks itself (`-displayfd`), so stale
-/// locks of earlier runs never collide; `None` where Xvfb is missing (outside CI).
-struct Xvfb(std::process::Child, String);
-
-impl Xvfb {
-    fn start() -> Option<Self> {
-        let spawned = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
-            .stdout(std::process::Stdio::piped())
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(_) => {
-                assert!(std::env::var_os("CI").is_none(), "CI must have Xvfb (make test installs it)");
-                eprintln!("skipped: Xvfb is not installed");
-                return None;
-            }
-        };
-        // Xvfb writes the display number once it accepts connections.
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-        let display = format!(":{}", line.trim());
-        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb did not come up: {line:?}");
-        Some(Self(child, display))
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        // SIGTERM, so Xvfb removes its lock file and socket.
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hotkey_under_xvfb_saves_a_clip() {
     let Some(x) = Xvfb::start() else { return };
@@ -225,7 +190,7 @@ async fn the_hotkey_under_xvfb_saves_a_clip() {
         assert!(key.success());
     };
     press();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(40);
     let mut next_press = Instant::now() + Duration::from_secs(5);
     let clip = loop {
         let found = std::fs::read_dir(daemon.clips_dir())
@@ -244,122 +209,4 @@ async fn the_hotkey_under_xvfb_saves_a_clip() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(decodes_cleanly(clip.to_str().unwrap()));
-}
-
-/// The "done when": on a desktop with no sound server the default
-/// preset records the screen (at the display's size, not the test pattern's),
-/// says in one line that system audio is missing and why, and takes the
-/// audio back once a sound server appears.
-#[tokio::test(flavor = "multi_thread")]
-async fn without_a_sound_server_the_default_preset_records_the_screen() {
-    let Some(x) = Xvfb::start() else { return };
-    let pulse_dir = tempfile::tempdir().unwrap();
-    let server = format!("unix:{}", pulse_dir.path().join("native").display());
-    let daemon =
-        Daemon::start(&[("DISPLAY", &x.1), ("CLIPSHOT_PIPELINE", "instant-replay"), ("PULSE_SERVER", &server)]);
-    let banner = daemon.stdout.lock().unwrap().join("\n");
-    let missing = banner.lines().find(|l| l.trim_start().starts_with("missing:")).unwrap_or_else(|| panic!("{banner}"));
-    assert!(
-        missing.contains("`desktop-audio` (audio.system, pulsesrc): PulseAudio/PipeWire not reachable"),
-        "{missing}"
-    );
-    assert!(missing.ends_with("recording video only"), "{missing}");
-    assert!(banner.contains("recording: screen (capture.screen)"), "{banner}");
-
-    let health: serde_json::Value = reqwest::get(daemon.url("/health")).await.unwrap().json().await.unwrap();
-    assert_eq!(health["status"], "degraded", "{health}");
-    assert_eq!(health["fallback"], serde_json::Value::Null, "the screen, not the test pattern: {health}");
-    assert_eq!(health["pipelines"][0]["id"], "instant-replay");
-    let d = &health["pipelines"][0]["degraded"][0];
-    assert_eq!((d["node"].as_str(), d["kind"].as_str()), (Some("desktop-audio"), Some("audio.system")), "{health}");
-    assert!(health["reasons"][0].as_str().unwrap().contains("not reachable"), "{health}");
-
-    let client = reqwest::Client::new();
-    let save = || {
-        client
-            .post(daemon.url("/api/v1/pipelines/instant-replay/replay/save"))
-            .bearer_auth(daemon.token())
-            .json(&serde_json::json!({"seconds": 1.5}))
-            .send()
-    };
-    let ring_seconds = || async {
-        let stats: serde_json::Value = client
-            .get(daemon.url("/api/v1/pipelines/instant-replay/stats"))
-            .bearer_auth(daemon.token())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stats["nodes"].as_array().unwrap().iter().find_map(|n| n["ring"]["seconds"].as_f64()).unwrap_or(0.0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ring_seconds().await < 2.0 {
-        assert!(Instant::now() < deadline, "the screen is not recorded");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let r = save().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let clip: serde_json::Value = r.json().await.unwrap();
-    let probed = ffprobe_size(clip["path"].as_str().unwrap());
-    assert_eq!(probed, ((640, 480), false), "the display's size, video only");
-
-    // A sound server appears: system audio joins the running pipeline.
-    let Some(_pulse) = start_pulseaudio(pulse_dir.path()) else { return };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health: serde_json::Value = reqwest::get(daemon.url("/health")).await.unwrap().json().await.unwrap();
-        if health["status"] == "ok" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "audio did not join: {health}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let clip: serde_json::Value = save().await.unwrap().json().await.unwrap();
-    assert_eq!(ffprobe_size(clip["path"].as_str().unwrap()), ((640, 480), true), "{clip}");
-}
-
-/// Width and height of the video, and whether there is audio.
-fn ffprobe_size(path: &str) -> ((u64, u64), bool) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type,width,height", "-of", "json", path])
-        .output()
-        .expect("ffprobe");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let streams = v["streams"].as_array().unwrap();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
-    let size = (video["width"].as_u64().unwrap(), video["height"].as_u64().unwrap());
-    (size, streams.iter().any(|s| s["codec_type"] == "audio"))
-}
-
-/// A PulseAudio server of the test's own on `dir/native`, with a null sink;
-/// `None` where PulseAudio is missing (outside CI).
-fn start_pulseaudio(dir: &std::path::Path) -> Option<KillOnDrop> {
-    let spawned = Command::new("pulseaudio")
-        .args(["-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes", "--use-pid-file=no"])
-        .arg(format!("--load=module-native-protocol-unix socket={} auth-anonymous=1", dir.join("native").display()))
-        .arg("--load=module-null-sink sink_name=game")
-        .env("HOME", dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    match spawned {
-        Ok(child) => Some(KillOnDrop(child)),
-        Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must have pulseaudio (make test installs it)");
-            eprintln!("skipped the audio half: pulseaudio is not installed");
-            None
-        }
-    }
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

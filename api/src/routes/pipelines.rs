@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use clipshot_core::{GraphSpec, Trigger};
 use clipshot_replay::RingStats;
 use clipshot_runtime::presets::PRESETS;
-use clipshot_runtime::{EngineError, Pipeline, PipelineStats, PipelineSummary, SaveError, SaveRequest, SaveSpan};
+use clipshot_runtime::{
+    EngineError, Pipeline, PipelineStats, PipelineSummary, RecordError, RecordingInfo, SaveError, SaveRequest, SaveSpan,
+};
 use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -110,6 +112,8 @@ fn engine_problem(e: EngineError) -> Problem {
         EngineError::DefaultPipeline => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         EngineError::NoPipeline(_) | EngineError::NoDefault => Problem::not_found(e.to_string()),
         EngineError::Save(e) => save_problem(e),
+        EngineError::Record(RecordError::Build(_)) => Problem::internal(e.to_string()),
+        EngineError::Record(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         other => Problem::internal(other.to_string()),
     }
 }
@@ -309,6 +313,81 @@ pub async fn save(
     let clip = blocking(move || engine.save(Some(p.id()), &request)).await?.map_err(engine_problem)?;
     let clip = state.store.record_clip(&clip.event(), body.title.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(clip)))
+}
+
+/// What a recording writes: `sink.file`'s props (all optional).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingBody {
+    /// `mp4` (fragmented, the default) or `mkv`.
+    pub format: Option<String>,
+    /// Folder; `<data dir>/recordings` by default.
+    pub dir: Option<String>,
+    /// MP4 fragment length in seconds (what a crash can lose at most).
+    pub fragment_s: Option<f64>,
+}
+
+/// Starts recording the pipeline to a new file, beside its replay ring and
+/// with the same encoders (OBS's "Start Recording" with a replay buffer on).
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/recording", tag = "pipelines", params(("id" = String, Path)),
+    request_body(content = RecordingBody, description = "Optional; `{}` for the defaults"),
+    responses((status = 201, description = "Recording", body = RecordingInfo),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already recording, or the pipeline is not running", body = Problem, content_type = "application/problem+json")))]
+pub async fn start_recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<RecordingInfo>), Problem> {
+    let p = find(&state, &id)?;
+    // The body is optional: none means the defaults.
+    let body: RecordingBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RecordingBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-request", e.to_string()))?
+    };
+    let mut props = clipshot_core::Props::new();
+    if let Some(f) = body.format {
+        props.insert("format".into(), f.into());
+    }
+    if let Some(d) = body.dir {
+        props.insert("dir".into(), d.into());
+    }
+    if let Some(s) = body.fragment_s {
+        props.insert("fragment_s".into(), s.into());
+    }
+    let engine = Arc::clone(&state.engine);
+    let pid = p.id().to_owned();
+    blocking(move || engine.start_recording(Some(&pid), props)).await?.map_err(engine_problem)?;
+    let info = p.recording().ok_or_else(|| Problem::internal("the recording ended at once"))?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The recording that runs.
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/recording", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = RecordingInfo),
+        (status = 404, description = "No such pipeline, or it is not recording", body = Problem, content_type = "application/problem+json")))]
+pub async fn recording(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RecordingInfo>, Problem> {
+    find(&state, &id)?
+        .recording()
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("pipeline `{id}` is not recording")))
+}
+
+/// Ends the recording; the answer says what it wrote.
+#[utoipa::path(delete, path = "/api/v1/pipelines/{id}/recording", tag = "pipelines", params(("id" = String, Path)),
+    responses((status = 200, body = RecordingInfo),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not recording", body = Problem, content_type = "application/problem+json")))]
+pub async fn stop_recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RecordingInfo>, Problem> {
+    let p = find(&state, &id)?;
+    let engine = Arc::clone(&state.engine);
+    let pid = p.id().to_owned();
+    Ok(Json(blocking(move || engine.stop_recording(Some(&pid))).await?.map_err(engine_problem)?))
 }
 
 fn save_problem(e: SaveError) -> Problem {

@@ -38,6 +38,8 @@ fn spawn(data_dir: &Path, envs: &[(String, String)]) -> (Child, u16, Lines) {
         .env("CLIPSHOT_DATA_DIR", data_dir)
         .env("CLIPSHOT_PIPELINE", data_dir.join("test-pattern.toml"))
         .env_remove("DISPLAY")
+        // Several daemons run at once: each takes a free obs-websocket port.
+        .env("CLIPSHOT_OBS_WEBSOCKET_PORT", "0")
         .env("RUST_LOG", "info")
         .current_dir(data_dir)
         .stdout(Stdio::piped())
@@ -97,6 +99,18 @@ impl Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The banner the daemon printed, once all of it has arrived.
+    pub fn banner(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.stdout.lock().unwrap().join("\n");
+            if text.contains("save clip:") || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -183,5 +197,40 @@ impl Api {
         let r = self.get(path).send().await.unwrap();
         assert_eq!(r.status(), status, "GET {path}");
         r.json().await.unwrap()
+    }
+}
+
+/// Runs Xvfb on a display number it picks itself (`-displayfd`), so stale
+/// locks of earlier runs never collide; `None` where Xvfb is missing (outside CI).
+pub struct Xvfb(std::process::Child, pub String);
+
+impl Xvfb {
+    pub fn start() -> Option<Self> {
+        let spawned = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(_) => {
+                assert!(std::env::var_os("CI").is_none(), "CI must have Xvfb (make test installs it)");
+                eprintln!("skipped: Xvfb is not installed");
+                return None;
+            }
+        };
+        // Xvfb writes the display number once it accepts connections.
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let display = format!(":{}", line.trim());
+        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb did not come up: {line:?}");
+        Some(Self(child, display))
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        // SIGTERM, so Xvfb removes its lock file and socket.
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
     }
 }

@@ -22,6 +22,9 @@ pub enum Trigger {
     Hotkey,
     Api,
     Highlight,
+    /// A remote speaking obs-websocket (a Stream Deck button, say).
+    #[serde(rename = "obs-websocket")]
+    ObsWebsocket,
 }
 
 /// A clip that is on disk, complete and renamed into place.
@@ -131,6 +134,12 @@ pub enum Event {
     /// A missing optional part runs again.
     #[serde(rename = "pipeline.recovered")]
     PipelineRecovered { pipeline: String, node: String, kind: String },
+    /// A recording on demand began writing `path`.
+    #[serde(rename = "recording.started")]
+    RecordingStarted { pipeline: String, path: String },
+    /// It ended: stopped (`reason` none) or cut short (its pipeline stopped or failed).
+    #[serde(rename = "recording.stopped")]
+    RecordingStopped { pipeline: String, path: String, reason: Option<String> },
     #[serde(rename = "clip.saved")]
     ClipSaved(ClipSaved),
     #[serde(rename = "clip.failed")]
@@ -157,6 +166,8 @@ impl Event {
             Self::PipelineError { .. } => "pipeline.error",
             Self::PipelineDegraded(_) => "pipeline.degraded",
             Self::PipelineRecovered { .. } => "pipeline.recovered",
+            Self::RecordingStarted { .. } => "recording.started",
+            Self::RecordingStopped { .. } => "recording.stopped",
             Self::ClipSaved(_) => "clip.saved",
             Self::ClipFailed { .. } => "clip.failed",
             Self::MarkerAdded { .. } => "marker.added",

@@ -129,6 +129,8 @@ pub struct Built {
     /// Input pads that take a new feed while the pipeline plays (the ring's
     /// audio, when a sound server comes back). A file's tracks are fixed.
     pub joinable: Vec<String>,
+    /// The file the node writes, for sinks.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// What a node substituted, and why.

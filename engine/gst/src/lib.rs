@@ -21,7 +21,7 @@ pub mod sink;
 
 pub use error::{BuildError, SaveError};
 pub use kind::{BuildCtx, BuildSegment, Built, Registry, Segment, segment};
-pub use pipeline::{Image, NodeStats, Pipeline, PipelineOptions, PipelineStats, RingFill};
+pub use pipeline::{Image, NodeStats, Pipeline, PipelineOptions, PipelineStats, RecordError, RecordingInfo, RingFill};
 pub use replay::{RingNode, SaveRequest, SaveSpan, SavedClip};
 
 /// Initialises GStreamer once; safe to call repeatedly.

@@ -3,7 +3,7 @@
 mod common;
 
 use clipshot_core::{Event, PipelineState, Trigger};
-use clipshot_gst::{SaveRequest, SaveSpan};
+use clipshot_gst::{RecordError, SaveRequest, SaveSpan};
 use common::{probe, start, test_graph};
 use std::time::Duration;
 
@@ -190,4 +190,46 @@ fn an_error_restarts_the_pipeline_and_the_ring_keeps_its_contents() {
     // And the new run records into the same ring.
     run.fill(2.0);
     assert!(run.pipeline.stats().nodes.iter().find_map(|n| n.ring.clone()).unwrap().stats.epoch >= 1);
+}
+
+#[test]
+fn a_recording_on_demand_taps_the_encoders_and_leaves_the_ring_alone() {
+    let run = start(&test_graph(10.0));
+    run.fill(1.0);
+    let dir = run.dir.path().join("recordings");
+    let mut props = clipshot_core::Props::new();
+    props.insert("dir".into(), dir.display().to_string().into());
+    let path = run.pipeline.start_recording(props.clone()).unwrap();
+    assert!(path.starts_with(&dir) && path.file_name().unwrap().to_string_lossy().starts_with("test-"), "{path:?}");
+    assert!(matches!(run.pipeline.start_recording(props.clone()), Err(RecordError::Already(p)) if p == path));
+    let before = run.pipeline.stats();
+    run.fill(before.nodes.iter().find_map(|n| n.ring.clone()).unwrap().stats.seconds + 3.0);
+    assert!(run.pipeline.recording().is_some_and(|r| r.bytes > 0 && r.path == path));
+    let info = run.pipeline.stop_recording().unwrap();
+    assert!(matches!(run.pipeline.stop_recording(), Err(RecordError::NotRecording)));
+    assert!(run.pipeline.recording().is_none());
+    assert!(info.duration_s >= 2.5, "{info:?}");
+
+    // A file that starts on a keyframe, with both streams, that decodes cleanly.
+    let p = probe(&path);
+    assert_eq!((p.video_codec.as_str(), p.audio_codec.as_deref()), ("h264", Some("aac")));
+    assert!(p.duration_s >= 2.0 && p.duration_s <= info.duration_s + 1.0, "{p:?} {info:?}");
+    // The ring went on: the same epoch, nothing dropped, still filling.
+    let after = run.pipeline.stats();
+    let ring = |s: &clipshot_gst::PipelineStats| s.nodes.iter().find_map(|n| n.ring.clone()).unwrap().stats;
+    assert_eq!(ring(&after).epoch, ring(&before).epoch);
+    assert_eq!(after.restarts, 0);
+    assert!(after.nodes.iter().all(|n| n.dropped == 0), "{after:?}");
+    let names = run.events.names();
+    assert!(names.contains(&"recording.started") && names.contains(&"recording.stopped"), "{names:?}");
+
+    // A second recording, cut short by the pipeline's stop, still ends its file.
+    let second = run.pipeline.start_recording(props).unwrap();
+    assert_ne!(second, path);
+    run.fill(ring(&run.pipeline.stats()).seconds + 2.0);
+    run.pipeline.stop();
+    assert!(run.events.all().iter().any(
+        |e| matches!(e, Event::RecordingStopped { path, reason: Some(_), .. } if *path == second.display().to_string())
+    ));
+    assert_eq!(probe(&second).video_codec, "h264");
 }

@@ -73,6 +73,8 @@ pub enum EngineError {
     DefaultPipeline,
     #[error(transparent)]
     Save(#[from] clipshot_gst::SaveError),
+    #[error(transparent)]
+    Record(#[from] clipshot_gst::RecordError),
 }
 
 /// The registry every front end and every pipeline uses: GStreamer's
@@ -203,11 +205,7 @@ impl Engine {
     /// processors all come here. `pipeline` `None` is the default pipeline.
     /// Blocks for the post-roll; call it off async executors.
     pub fn save(&self, pipeline: Option<&str>, request: &SaveRequest) -> Result<SavedClip, EngineError> {
-        let p = match pipeline {
-            Some(id) => self.pipeline(id).ok_or_else(|| EngineError::NoPipeline(id.to_owned()))?,
-            None => self.default_pipeline().ok_or(EngineError::NoDefault)?,
-        };
-        Ok(p.save(request)?)
+        Ok(self.resolve(pipeline)?.save(request)?)
     }
 
     /// Starts the configured pipeline. Without a display, or when the
@@ -268,6 +266,25 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// Starts recording pipeline `pipeline` (the default one when `None`)
+    /// to a new file beside its replay ring; `props` as for `sink.file`.
+    pub fn start_recording(&self, pipeline: Option<&str>, props: clipshot_core::Props) -> Result<PathBuf, EngineError> {
+        Ok(self.resolve(pipeline)?.start_recording(props)?)
+    }
+
+    /// Ends that recording and says what it wrote.
+    pub fn stop_recording(&self, pipeline: Option<&str>) -> Result<clipshot_gst::RecordingInfo, EngineError> {
+        Ok(self.resolve(pipeline)?.stop_recording()?)
+    }
+
+    /// A pipeline by id, or the default one.
+    pub fn resolve(&self, pipeline: Option<&str>) -> Result<Arc<Pipeline>, EngineError> {
+        match pipeline {
+            Some(id) => self.pipeline(id).ok_or_else(|| EngineError::NoPipeline(id.to_owned())),
+            None => self.default_pipeline().ok_or(EngineError::NoDefault),
+        }
     }
 
     /// Every way the pipelines run short now.

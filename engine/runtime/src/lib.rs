@@ -9,10 +9,12 @@
 //! keeps them. Front ends (the HTTP API, the CLI, later obs-websocket and the
 //! dashboard) use this facade and never the media stack itself.
 
+pub mod access;
 mod engine;
 pub mod events;
 pub mod hotkey;
 pub mod presets;
+pub mod process;
 pub mod recorder;
 
 pub use engine::{Engine, EngineError, PipelineSummary, Recording, Settings, registry};
@@ -21,8 +23,8 @@ pub use hotkey::{Hotkey, HotkeyStatus};
 
 /// What a pipeline is and does, as front ends see it.
 pub use clipshot_gst::{
-    BuildError, Image, NodeStats, Pipeline, PipelineStats, Registry, RingFill, SaveError, SaveRequest, SaveSpan,
-    SavedClip,
+    BuildError, Image, NodeStats, Pipeline, PipelineStats, RecordError, RecordingInfo, Registry, RingFill, SaveError,
+    SaveRequest, SaveSpan, SavedClip,
 };
 
 /// What this machine can capture from and encode with, and reading saved

@@ -23,6 +23,8 @@ pub(super) struct Assembled {
     pub pipeline: gst::Pipeline,
     /// Elements that must get EOS before the pipeline stops (file sinks).
     pub needs_eos: bool,
+    /// A recording on demand, when one runs.
+    pub(super) recording: Option<super::record::Branch>,
     /// Input pads of the segments that run, for parts that join later.
     inputs: HashMap<(usize, String), gst::Pad>,
     /// Those of them that take a new feed while playing.
@@ -119,6 +121,7 @@ impl Shared {
         let mut assembled = Assembled {
             pipeline,
             needs_eos: part.needs_eos,
+            recording: None,
             inputs: HashMap::new(),
             joinable: std::collections::HashSet::new(),
             processors: HashMap::new(),
@@ -276,12 +279,14 @@ impl Shared {
             if let Some(counter) = b.bytes_copied.take() {
                 self.run.lock().copied.insert(node.id.clone(), counter);
             }
+            // Frames are video frames where a node has video (a test source's
+            // audio buffers would double its frame rate), else buffers.
             let counters = &self.counters[&node.id];
-            for pad in b.inputs.values() {
-                count_buffers(pad, counters, true);
-            }
-            for pad in b.outputs.values() {
-                count_buffers(pad, counters, false);
+            for (pads, input) in [(&b.inputs, true), (&b.outputs, false)] {
+                let counted = pads.iter().filter(|(name, _)| !pads.contains_key("video") || *name == "video");
+                for (_, pad) in counted {
+                    count_buffers(pad, counters, input);
+                }
             }
             part.built.insert(ni, b);
         }
@@ -346,7 +351,10 @@ impl Shared {
             return Ok(());
         }
         let pipeline = &a.pipeline;
-        let src_pads: Vec<gst::Pad> = if targets.len() == 1 {
+        // Encoded streams always pass a tee, so that a recording can tap
+        // them while the pipeline plays (`Pipeline::start_recording`).
+        let tappable = matches!(media, MediaType::H264 | MediaType::Aac | MediaType::Opus);
+        let src_pads: Vec<gst::Pad> = if targets.len() == 1 && !tappable {
             vec![src_pad.clone()]
         } else {
             let tee = make(pipeline, "tee", &format!("{from}.tee"))?;

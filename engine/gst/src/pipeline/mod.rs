@@ -6,9 +6,11 @@
 mod build;
 mod degrade;
 mod processors;
+mod record;
 mod stats;
 mod supervise;
 
+pub use record::{RecordError, RecordingInfo};
 pub use stats::{NodeStats, PipelineStats, RingFill};
 
 use crate::error::{BuildError, SaveError};
@@ -70,6 +72,19 @@ struct RunState {
 
 enum Command {
     Stop,
+    StartRecording(clipshot_core::Props, Sender<Result<PathBuf, RecordError>>),
+    StopRecording(Sender<Result<RecordingInfo, RecordError>>),
+}
+
+impl Command {
+    /// Answers a command that needs a running pipeline when there is none.
+    fn refuse(self) {
+        match self {
+            Self::Stop => {}
+            Self::StartRecording(_, reply) => drop(reply.send(Err(RecordError::NotRunning))),
+            Self::StopRecording(reply) => drop(reply.send(Err(RecordError::NotRecording))),
+        }
+    }
 }
 
 struct Shared {
@@ -92,6 +107,8 @@ struct Shared {
     substitutes: Mutex<Vec<Degradation>>,
     /// The last error of each node, as reported.
     faults: Mutex<HashMap<String, String>>,
+    /// The recording on demand, when one runs.
+    recording: Mutex<Option<record::Active>>,
 }
 
 /// A running (or stopped) pipeline.
@@ -134,6 +151,7 @@ impl Pipeline {
                 missing: Mutex::default(),
                 substitutes: Mutex::default(),
                 faults: Mutex::default(),
+                recording: Mutex::default(),
             }),
             control: Mutex::new(None),
         }
@@ -173,6 +191,30 @@ impl Pipeline {
             let _ = tx.send(Command::Stop);
             let _ = handle.join();
         }
+    }
+
+    /// Starts recording the streams that feed the replay ring to a new file
+    /// (`props` as for `sink.file`: `format`, `dir`, `fragment_s`), beside
+    /// the ring and with the same encoders; the record path goes on untouched.
+    pub fn start_recording(&self, props: clipshot_core::Props) -> Result<PathBuf, RecordError> {
+        self.ask(|reply| Command::StartRecording(props, reply)).unwrap_or(Err(RecordError::NotRunning))
+    }
+
+    /// Ends the recording and says what it wrote.
+    pub fn stop_recording(&self) -> Result<RecordingInfo, RecordError> {
+        self.ask(Command::StopRecording).unwrap_or(Err(RecordError::NotRecording))
+    }
+
+    /// The recording that runs, if one does.
+    pub fn recording(&self) -> Option<RecordingInfo> {
+        self.shared.recording.lock().as_ref().map(record::Active::info)
+    }
+
+    /// Sends a command to the supervisor and waits for its answer.
+    fn ask<T>(&self, command: impl FnOnce(Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.control.lock().as_ref()?.0.send(command(reply)).ok()?;
+        answer.recv_timeout(std::time::Duration::from_secs(15)).ok()
     }
 
     /// Where the next saves go.

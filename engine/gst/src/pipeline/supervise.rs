@@ -69,6 +69,10 @@ pub(super) fn supervise(
                 }
                 let end = watch(shared, &mut assembled, commands);
                 drop(assembled);
+                shared.recording_ended(Some(match &end {
+                    RunEnd::Failed { message, .. } => format!("the pipeline failed: {message}"),
+                    _ => "the pipeline stopped".to_owned(),
+                }));
                 shared.run.lock().current = None;
                 // A stopped pipeline shows no stale preview.
                 shared.images.lock().clear();
@@ -105,7 +109,12 @@ pub(super) fn supervise(
             RunEnd::Finished => {
                 shared.set_state(PipelineState::Stopped, Some("end of stream".into()));
                 // Wait for an explicit stop; a finished file source is not restarted.
-                let _ = commands.recv();
+                while let Ok(command) = commands.recv() {
+                    if matches!(command, Command::Stop) {
+                        break;
+                    }
+                    command.refuse();
+                }
                 shared.forget_missing();
                 return;
             }
@@ -123,13 +132,17 @@ pub(super) fn supervise(
                     restart_in_ms: Some(backoff.as_millis() as u64),
                     fault,
                 });
-                match commands.recv_timeout(backoff) {
-                    Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                        shared.forget_missing();
-                        shared.set_state(PipelineState::Stopped, None);
-                        return;
+                let retry_at = Instant::now() + backoff;
+                loop {
+                    match commands.recv_deadline(retry_at) {
+                        Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                            shared.forget_missing();
+                            shared.set_state(PipelineState::Stopped, None);
+                            return;
+                        }
+                        Ok(other) => other.refuse(),
+                        Err(RecvTimeoutError::Timeout) => break,
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 shared.run.lock().restarts += 1;
@@ -176,15 +189,13 @@ fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) 
         return RunEnd::Failed { message: "pipeline has no bus".into(), fault: None };
     };
     loop {
-        if let Ok(Command::Stop) = commands.try_recv() {
-            if a.needs_eos {
-                a.pipeline.send_event(gst::event::Eos::new());
-                let _ = bus.timed_pop_filtered(
-                    gst::ClockTime::from_nseconds(EOS_TIMEOUT.as_nanos() as u64),
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                );
+        match commands.try_recv() {
+            Ok(Command::StartRecording(props, reply)) => drop(reply.send(shared.start_recording(a, &props))),
+            Ok(Command::StopRecording(reply)) => drop(reply.send(shared.stop_recording(a))),
+            Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return stop(a, &bus);
             }
-            return RunEnd::Stopped;
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
         }
         for optional in shared.retries_due() {
             if shared.joins_by_rebuild(optional) {
@@ -211,6 +222,10 @@ fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) 
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
         match msg.view() {
             gst::MessageView::Error(err) => {
+                if err.src().is_some_and(|s| Shared::is_recording_element(&s.name())) {
+                    shared.abort_recording(a, err.error().to_string());
+                    continue;
+                }
                 let fault = shared.fault_of(err);
                 if let Some(details) = err.debug() {
                     tracing::debug!(pipeline = %shared.id, "{fault} ({details})");
@@ -244,4 +259,16 @@ fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) 
             _ => {}
         }
     }
+}
+
+/// Stops a run: EOS first when files are being written, so they get their end.
+fn stop(a: &Assembled, bus: &gst::Bus) -> RunEnd {
+    if a.needs_eos || a.recording.is_some() {
+        a.pipeline.send_event(gst::event::Eos::new());
+        let _ = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(EOS_TIMEOUT.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+    }
+    RunEnd::Stopped
 }

@@ -25,6 +25,8 @@ pub struct FileSinkProps {
     dir: Option<String>,
     #[serde(default)]
     format: Format,
+    /// File names start with this; the node's id by default.
+    name: Option<String>,
     /// Fragment length for MP4, in seconds (what a crash can lose at most).
     #[serde(default = "default_fragment")]
     #[schemars(range(min = 0.5, max = 60))]
@@ -73,7 +75,8 @@ fn build_file_sink(p: FileSinkProps, ctx: &mut BuildCtx<'_>) -> Result<Built, Bu
         Format::Mp4 => "mp4",
         Format::Mkv => "mkv",
     };
-    let path = dir.join(format!("{}-{}.{ext}", ctx.node, clipshot_replay::clip::timestamp_name()));
+    let name = p.name.as_deref().unwrap_or(ctx.node);
+    let path = dir.join(format!("{name}-{}.{ext}", clipshot_replay::clip::timestamp_name()));
     let mux = match p.format {
         Format::Mp4 => {
             let mux = ctx.element("mp4mux", "mux")?;
@@ -99,6 +102,7 @@ fn build_file_sink(p: FileSinkProps, ctx: &mut BuildCtx<'_>) -> Result<Built, Bu
         }
     }
     built.needs_eos = true;
+    built.file = Some(path.clone());
     tracing::info!(node = ctx.node, path = %path.display(), "recording to file");
     Ok(built)
 }
