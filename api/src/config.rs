@@ -64,7 +64,7 @@ pub struct Config {
     /// Its port: OBS's own 4455 by default; 0 picks a free one.
     pub obs_websocket_port: u16,
     /// A password for it besides the API token (remotes' password fields
-    /// take a short one more easily).
+    /// take a short one more easily). Served as `********` when set.
     pub obs_websocket_password: Option<String>,
 }
 
@@ -266,7 +266,7 @@ impl Config {
 pub const NOT_PATCHABLE: &[&str] =
     &["data_dir", "host", "port", "database_url", "plugins_dir", "models_dir", "temp_dir", "max_workers"];
 /// Keys that take effect at the next start.
-pub const NEEDS_RESTART: &[&str] = &["pipeline"];
+pub const NEEDS_RESTART: &[&str] = &["pipeline", "obs_websocket", "obs_websocket_port", "obs_websocket_password"];
 
 /// One thing wrong with a configuration change.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

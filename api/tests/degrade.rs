@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Daemon, Xvfb};
+use common::{Api, Daemon, Xvfb};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -37,24 +37,10 @@ async fn without_a_sound_server_the_default_preset_records_the_screen() {
     assert_eq!((d["node"].as_str(), d["kind"].as_str()), (Some("desktop-audio"), Some("audio.system")), "{health}");
     assert!(health["reasons"][0].as_str().unwrap().contains("not reachable"), "{health}");
 
-    let client = reqwest::Client::new();
-    let save = || {
-        client
-            .post(daemon.url("/api/v1/pipelines/instant-replay/replay/save"))
-            .bearer_auth(daemon.token())
-            .json(&serde_json::json!({"seconds": 1.5}))
-            .send()
-    };
+    let api = Api::new(&daemon);
+    let save = || api.post("/api/v1/pipelines/instant-replay/replay/save", serde_json::json!({"seconds": 1.5})).send();
     let ring_seconds = || async {
-        let stats: serde_json::Value = client
-            .get(daemon.url("/api/v1/pipelines/instant-replay/stats"))
-            .bearer_auth(daemon.token())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = api.json("/api/v1/pipelines/instant-replay/stats", 200).await;
         stats["nodes"].as_array().unwrap().iter().find_map(|n| n["ring"]["seconds"].as_f64()).unwrap_or(0.0)
     };
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Api, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,15 +62,7 @@ async fn an_unmodified_obs_websocket_client_saves_a_clip_with_the_token_as_passw
     assert!(Path::new(path).is_file() && path.starts_with(daemon.clips_dir().to_str().unwrap()), "{path}");
 
     // The clip is a clip like any other: in the REST API, with its trigger.
-    let clips: serde_json::Value = reqwest::Client::new()
-        .get(daemon.url("/api/v1/clips"))
-        .bearer_auth(daemon.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clips = Api::new(&daemon).json("/api/v1/clips", 200).await;
     let clip =
         clips["items"].as_array().unwrap().iter().find(|c| c["path"] == path).unwrap_or_else(|| panic!("{clips}"));
     assert_eq!(clip["trigger"], "obs-websocket", "{clip}");
@@ -92,4 +84,115 @@ async fn an_unmodified_obs_websocket_client_saves_a_clip_with_the_token_as_passw
     assert_eq!(r["batch_codes"], serde_json::json!([100, 100, 100, 204]));
     assert!(r["batch_ms"].as_f64().unwrap() >= 200.0, "{r}");
     assert_eq!(r["foreign_origin"], 403, "{r}");
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects asking for MessagePack, as some remotes do.
+async fn msgpack_connect(port: u16) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{port}").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "obswebsocket.msgpack".parse().unwrap());
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "obswebsocket.msgpack");
+    ws
+}
+
+async fn send(ws: &mut Socket, value: serde_json::Value) {
+    use futures_util::SinkExt;
+    let bytes = rmp_serde::to_vec_named(&value).unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(bytes.into())).await.unwrap();
+}
+
+/// The next message, or `None` when none comes within `wait`.
+async fn next(ws: &mut Socket, wait: std::time::Duration) -> Option<serde_json::Value> {
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(wait, ws.next()).await.ok()??.ok()?;
+        match frame {
+            tokio_tungstenite::tungstenite::Message::Binary(b) => return Some(rmp_serde::from_slice(&b).unwrap()),
+            tokio_tungstenite::tungstenite::Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messagepack_sessions_get_the_events_they_subscribed_to_and_exit_started() {
+    use serde_json::json;
+    use std::time::Duration;
+    let daemon = Daemon::start(&[("CLIPSHOT_OBS_WEBSOCKET_PASSWORD", "deck")]);
+    daemon.wait_for_ring(1.0).await;
+    let port = obs_port(&daemon);
+    let mut ws = msgpack_connect(port).await;
+    let hello = next(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(hello["op"], 0);
+    let auth = &hello["d"]["authentication"];
+    let challenge = clipshot_obs_websocket::protocol::Challenge {
+        salt: auth["salt"].as_str().unwrap().to_owned(),
+        challenge: auth["challenge"].as_str().unwrap().to_owned(),
+    };
+    // The configured password works as well as the token.
+    let general_and_outputs = 1 | 64;
+    send(&mut ws, json!({"op": 1, "d": {"rpcVersion": 1, "authentication": challenge.expected("deck"), "eventSubscriptions": general_and_outputs}})).await;
+    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap()["d"]["negotiatedRpcVersion"], 1);
+
+    // A custom event comes back to a General subscriber.
+    send(&mut ws, json!({"op": 6, "d": {"requestType": "BroadcastCustomEvent", "requestId": 7, "requestData": {"eventData": {"button": "gg"}}}})).await;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(next(&mut ws, Duration::from_secs(5)).await.expect("a response and the event"));
+    }
+    assert!(
+        got.iter().any(|m| m["op"] == 7 && m["d"]["requestId"] == 7 && m["d"]["requestStatus"]["code"] == 100),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|m| m["op"] == 5 && m["d"]["eventType"] == "CustomEvent" && m["d"]["eventData"]["button"] == "gg"),
+        "{got:?}"
+    );
+
+    // Sleep outside a batch, and a request with no data where data is needed.
+    send(
+        &mut ws,
+        json!({"op": 6, "d": {"requestType": "Sleep", "requestId": "z", "requestData": {"sleepMillis": 10}}}),
+    )
+    .await;
+    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap()["d"]["requestStatus"]["code"], 206);
+    send(&mut ws, json!({"op": 6, "d": {"requestType": "BroadcastCustomEvent", "requestId": "y"}})).await;
+    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap()["d"]["requestStatus"]["code"], 301);
+
+    // Recording changes its state with events; outputs only after Reidentify.
+    send(&mut ws, json!({"op": 3, "d": {"eventSubscriptions": 64}})).await;
+    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap()["op"], 2);
+    send(&mut ws, json!({"op": 6, "d": {"requestType": "StartRecord", "requestId": "r"}})).await;
+    let mut states = Vec::new();
+    while let Some(m) = next(&mut ws, Duration::from_secs(5)).await {
+        if m["op"] == 5 {
+            states.push(m["d"]["eventData"]["outputState"].clone());
+            assert_eq!(m["d"]["eventType"], "RecordStateChanged");
+            break;
+        }
+    }
+    assert_eq!(states, [json!("OBS_WEBSOCKET_OUTPUT_STARTED")]);
+    send(&mut ws, json!({"op": 6, "d": {"requestType": "BroadcastCustomEvent", "requestId": "q", "requestData": {"eventData": {}}}})).await;
+    let m = next(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(m["op"], 7, "no CustomEvent after unsubscribing from General: {m:?}");
+    assert!(next(&mut ws, Duration::from_millis(500)).await.is_none_or(|m| m["d"]["eventType"] != "CustomEvent"));
+
+    // The daemon stops: outputs stop, then the connection closes.
+    send(&mut ws, json!({"op": 3, "d": {"eventSubscriptions": general_and_outputs}})).await;
+    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap()["op"], 2);
+    tokio::task::spawn_blocking(move || {
+        let mut daemon = daemon;
+        daemon.stop();
+    })
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = next(&mut ws, Duration::from_secs(10)).await {
+        seen.push(m["d"]["eventType"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(seen.contains(&"ExitStarted".to_owned()), "{seen:?}");
 }

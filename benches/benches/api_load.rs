@@ -10,9 +10,9 @@
 //!
 //! Needs `cargo build --release -p clipshot` first (`make bench` does it).
 
+use clipshot_benches::{Daemon, daemon_binary};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 16;
@@ -69,23 +69,6 @@ fn print(name: &str, l: &Load) {
         "   {name:<28} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors)",
         l.rps, l.p50_ms, l.p99_ms, l.requests, l.errors
     );
-}
-
-fn daemon_binary() -> PathBuf {
-    // target/release/deps/api_load-… → target/release/clipshot
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("clipshot");
-    assert!(bin.exists(), "build the daemon first: cargo build --release -p clipshot ({})", bin.display());
-    bin
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_daemon(dir: &std::path::Path) -> (Daemon, u16) {

@@ -21,9 +21,24 @@ pub fn cpu_seconds() -> (f64, f64) {
 }
 
 /// Resident memory of this process, in bytes.
-pub fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+pub use clipshot_runtime::process::rss_bytes;
+
+/// The release daemon next to the running bench binary
+/// (`target/release/deps/<bench>-…` → `target/release/clipshot`).
+pub fn daemon_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("clipshot");
+    assert!(bin.exists(), "build the daemon first: cargo build --release -p clipshot ({})", bin.display());
+    bin
+}
+
+/// A daemon the bench started: stopped with SIGTERM, as a user would.
+#[derive(Debug)]
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
 }

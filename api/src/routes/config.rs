@@ -22,7 +22,11 @@ pub struct ConfigView {
     pub restart_required: Vec<String>,
 }
 
-fn view(config: Config, restart_required: Vec<String>) -> ConfigView {
+fn view(mut config: Config, restart_required: Vec<String>) -> ConfigView {
+    // Secrets are never served.
+    if config.obs_websocket_password.is_some() {
+        config.obs_websocket_password = Some("********".into());
+    }
     ConfigView { token_path: config.token_path().display().to_string(), config, restart_required }
 }
 

@@ -88,6 +88,11 @@ impl Daemon {
         self.stdout = stdout;
     }
 
+    /// Stops the daemon as a user would (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        self.terminate();
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -161,9 +161,9 @@ impl Shared {
             self.start_workers(a, part)?;
             a.needs_eos |= needs_eos;
             self.update_routes(a);
-            // Downstream first, so that no buffer meets an element still stopped.
+            // Sources last, so that no buffer meets an element still stopped.
             let mut elements = owned_elements(&a.pipeline, self, &nodes);
-            elements.reverse();
+            elements.sort_by_key(|e| e.sink_pads().is_empty());
             for e in &elements {
                 e.sync_state_with_parent().map_err(|_| self.start_failure(&a.pipeline, e))?;
             }
