@@ -123,6 +123,17 @@ async fn messagepack_sessions_get_the_events_they_subscribed_to_and_exit_started
     use std::time::Duration;
     let daemon = Daemon::start(&[("CLIPSHOT_OBS_WEBSOCKET_PASSWORD", "deck")]);
     daemon.wait_for_ring(1.0).await;
+    // The password is never served, and sending back what was served keeps it.
+    let api = Api::new(&daemon);
+    assert_eq!(api.json("/api/v1/config", 200).await["config"]["obs_websocket_password"], "********");
+    let r = api
+        .patch("/api/v1/config", json!({"obs_websocket_password": "********", "clip_seconds": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let view: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(view["restart_required"], json!([]), "the password did not change: {view}");
     let port = obs_port(&daemon);
     let mut ws = msgpack_connect(port).await;
     let hello = next(&mut ws, Duration::from_secs(5)).await.unwrap();

@@ -22,10 +22,13 @@ pub struct ConfigView {
     pub restart_required: Vec<String>,
 }
 
+/// What a secret setting reads as; sent back unchanged, it changes nothing.
+const REDACTED: &str = "********";
+
 fn view(mut config: Config, restart_required: Vec<String>) -> ConfigView {
     // Secrets are never served.
     if config.obs_websocket_password.is_some() {
-        config.obs_websocket_password = Some("********".into());
+        config.obs_websocket_password = Some(REDACTED.into());
     }
     ConfigView { token_path: config.token_path().display().to_string(), config, restart_required }
 }
@@ -46,8 +49,12 @@ pub async fn get(State(state): State<AppState>) -> Json<ConfigView> {
         (status = 422, description = "Every problem; nothing changed", body = Problem, content_type = "application/problem+json")))]
 pub async fn patch(
     State(state): State<AppState>,
-    ApiJson(patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
+    ApiJson(mut patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<ConfigView>, Problem> {
+    // A client that sends back what it read keeps the secret it could not see.
+    if patch.get("obs_websocket_password").and_then(|v| v.as_str()) == Some(REDACTED) {
+        patch.remove("obs_websocket_password");
+    }
     let current = state.config.read().clone();
     let next = current.patched(&patch).map_err(|problems: Vec<FieldProblem>| {
         Problem::unprocessable(

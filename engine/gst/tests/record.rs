@@ -233,3 +233,25 @@ fn a_recording_on_demand_taps_the_encoders_and_leaves_the_ring_alone() {
     ));
     assert_eq!(probe(&second).video_codec, "h264");
 }
+
+#[test]
+fn a_recording_that_fails_ends_alone_and_the_record_path_goes_on() {
+    let run = start(&test_graph(10.0));
+    run.fill(1.0);
+    // Every write to /dev/full fails (ENOSPC): a disk that fills up mid-recording.
+    let mut props = clipshot_core::Props::new();
+    props.insert("path".into(), "/dev/full".into());
+    run.pipeline.start_recording(props).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !run.events.all().iter().any(|e| matches!(e, Event::RecordingStopped { reason: Some(_), .. })) {
+        assert!(std::time::Instant::now() < deadline, "the failed recording was not ended: {:?}", run.events.names());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(run.pipeline.recording().is_none());
+    let seconds = run.pipeline.stats().nodes.iter().find_map(|n| n.ring.clone()).unwrap().stats.seconds;
+    run.fill(seconds + 2.0);
+    let stats = run.pipeline.stats();
+    assert_eq!(stats.restarts, 0, "the record path never noticed: {stats:?}");
+    assert_eq!(stats.state, PipelineState::Running);
+    assert!(!run.events.names().contains(&"pipeline.error"), "{:?}", run.events.names());
+}

@@ -112,6 +112,17 @@ impl Shared {
         // The system clock, never an audio device's: a device that goes away
         // must not take the pipeline's clock with it.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        // On the posting thread, before a failing recording's flow error can
+        // reach the tees it hangs off (see `record.rs`).
+        let recording_failed = Arc::clone(&self.recording_failed);
+        pipeline.bus().expect("a pipeline has a bus").set_sync_handler(move |_, msg| {
+            if matches!(msg.view(), gst::MessageView::Error(_))
+                && msg.src().is_some_and(|s| Shared::is_recording_element(&s.name()))
+            {
+                recording_failed.store(true, Ordering::Release);
+            }
+            gst::BusSyncReply::Pass
+        });
         let nodes: BTreeSet<usize> = (0..spec.nodes.len()).filter(|&n| !self.is_left_out(n)).collect();
         let mut part = self.build_part(&pipeline, &nodes)?;
 
@@ -165,7 +176,7 @@ impl Shared {
             let mut elements = owned_elements(&a.pipeline, self, &nodes);
             elements.sort_by_key(|e| e.sink_pads().is_empty());
             for e in &elements {
-                e.sync_state_with_parent().map_err(|_| self.start_failure(&a.pipeline, e))?;
+                e.sync_state_with_parent().map_err(|_| self.start_failure(&a.pipeline, &nodes, e))?;
             }
             Ok(())
         });
@@ -193,6 +204,16 @@ impl Shared {
                         up.release_request_pad(&peer);
                     }
                 }
+            }
+        }
+        // An input that stays and cannot take a feed again (a file's track)
+        // gets its end, so that the file can still be finished.
+        for l in self.graph.links().iter().filter(|l| nodes.contains(&l.from_node) && !nodes.contains(&l.to_node)) {
+            let key = (l.to_node, l.to_pad.clone());
+            if let (Some(input), false) = (a.inputs.get(&key), a.joinable.contains(&key))
+                && !input.pad_flags().contains(gst::PadFlags::EOS)
+            {
+                input.send_event(gst::event::Eos::new());
             }
         }
         for e in &elements {
@@ -239,15 +260,17 @@ impl Shared {
             let node = &spec.nodes[ni];
             let kind = self.registry.get(&node.kind).expect("a validated graph has known kinds");
             let Runtime::Segment(segment) = kind.runtime() else { continue };
+            // A node of the part being built runs, even while its part is still missing.
+            let runs = |n: usize| nodes.contains(&n) || !self.is_left_out(n);
             let feeds = links.iter().filter(|l| l.to_node == ni);
-            let (fed, late): (Vec<_>, Vec<_>) = feeds.partition(|l| !self.is_left_out(l.from_node));
+            let (fed, late): (Vec<_>, Vec<_>) = feeds.partition(|l| runs(l.from_node));
             let mut ctx = BuildCtx {
                 pipeline,
                 node: &node.id,
                 options: &self.options,
                 linked_outputs: links
                     .iter()
-                    .filter(|l| l.from_node == ni && !self.is_left_out(l.to_node))
+                    .filter(|l| l.from_node == ni && runs(l.to_node))
                     .map(|l| l.from_pad.clone())
                     .collect(),
                 linked_inputs: fed
@@ -429,13 +452,26 @@ impl Shared {
         *self.routes.lock() = routes;
     }
 
-    /// Why `element` did not start: the error it posted, or the state change.
-    fn start_failure(&self, pipeline: &gst::Pipeline, element: &gst::Element) -> BuildError {
-        let posted = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
-        match posted.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Error(err)) => BuildError::Fault(self.fault_of(err)),
-            _ => BuildError::Fault(self.fault_of_element(element, "the element did not start")),
+    /// Why `element` (of the part `nodes`) did not start: the error the part
+    /// posted, or the state change. Errors of other elements go back on the
+    /// bus for the supervisor.
+    fn start_failure(&self, pipeline: &gst::Pipeline, nodes: &BTreeSet<usize>, element: &gst::Element) -> BuildError {
+        let mut found = None;
+        let mut others = Vec::new();
+        if let Some(bus) = pipeline.bus() {
+            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                let ours = msg.src().and_then(|s| self.node_of(&s.name())).is_some_and(|n| nodes.contains(&n));
+                match msg.view() {
+                    gst::MessageView::Error(err) if ours && found.is_none() => found = Some(self.fault_of(err)),
+                    _ if ours => {}
+                    _ => others.push(msg.clone()),
+                }
+            }
         }
+        for msg in others {
+            let _ = pipeline.post_message(msg);
+        }
+        BuildError::Fault(found.unwrap_or_else(|| self.fault_of_element(element, "the element did not start")))
     }
 }
 

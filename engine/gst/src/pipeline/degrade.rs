@@ -174,6 +174,21 @@ impl Shared {
         self.graph.links().iter().any(|l| dropped.contains(&l.to_node) && !dropped.contains(&l.from_node))
     }
 
+    /// The first context problem of optional node `optional`'s part, if any.
+    pub(super) fn part_context_fault(&self, optional: usize) -> Option<NodeFault> {
+        let part = self.graph.dropped_with(optional);
+        let spec = self.graph.spec();
+        clipshot_core::validate::context_problems(&self.graph, &self.registry)
+            .into_iter()
+            .find(|(n, _)| part.contains(n))
+            .map(|(n, p)| NodeFault {
+                node: spec.nodes[n].id.clone(),
+                kind: spec.nodes[n].kind.clone(),
+                element: None,
+                reason: p.message,
+            })
+    }
+
     /// Forgets every missing part: a stopped pipeline starts whole again.
     pub(super) fn forget_missing(&self) {
         self.missing.lock().clear();

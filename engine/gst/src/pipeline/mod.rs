@@ -109,6 +109,9 @@ struct Shared {
     faults: Mutex<HashMap<String, String>>,
     /// The recording on demand, when one runs.
     recording: Mutex<Option<record::Active>>,
+    /// Set the moment a recording element posts an error, so that its taps
+    /// stop feeding it before its failure can flow back into the record path.
+    recording_failed: Arc<AtomicBool>,
 }
 
 /// A running (or stopped) pipeline.
@@ -152,6 +155,7 @@ impl Pipeline {
                 substitutes: Mutex::default(),
                 faults: Mutex::default(),
                 recording: Mutex::default(),
+                recording_failed: Arc::default(),
             }),
             control: Mutex::new(None),
         }

@@ -98,6 +98,7 @@ impl Shared {
         if !feeds.iter().any(|(p, _)| *p == "video") {
             return Err(RecordError::NotRunning);
         }
+        self.recording_failed.store(false, Ordering::Release);
         let mut props = props.clone();
         props.entry("name").or_insert_with(|| self.id.clone().into());
         let Some(Runtime::Segment(segment)) = self.registry.get("sink.file").map(|k| k.runtime()) else {
@@ -136,6 +137,12 @@ impl Shared {
                 })?;
                 let tee_src = tee.request_pad_simple("src_%u").expect("tee gives src pads");
                 gate(&tee_src, *pad == "video", Arc::clone(&keyframe_seen));
+                // A failed recording is fed nothing more: its error must not
+                // flow back through the tee into the encoder and the source.
+                let failed = Arc::clone(&self.recording_failed);
+                tee_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    if failed.load(Ordering::Acquire) { gst::PadProbeReturn::Drop } else { gst::PadProbeReturn::Ok }
+                });
                 taps.push((tee.clone(), tee_src, queue.static_pad("sink").expect("queue sink")));
             }
             let (tx, eos) = crossbeam_channel::bounded(1);

@@ -190,7 +190,12 @@ fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) 
     };
     loop {
         match commands.try_recv() {
-            Ok(Command::StartRecording(props, reply)) => drop(reply.send(shared.start_recording(a, &props))),
+            Ok(Command::StartRecording(props, reply)) => {
+                // A caller that gave up waiting must not leave a recording nobody knows of.
+                if reply.send(shared.start_recording(a, &props)).is_err() {
+                    let _ = shared.stop_recording(a);
+                }
+            }
             Ok(Command::StopRecording(reply)) => drop(reply.send(shared.stop_recording(a))),
             Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
                 return stop(a, &bus);
@@ -199,7 +204,13 @@ fn watch(shared: &Arc<Shared>, a: &mut Assembled, commands: &Receiver<Command>) 
         }
         for optional in shared.retries_due() {
             if shared.joins_by_rebuild(optional) {
+                // A rebuild interrupts everything: only when the part looks able to start.
+                if let Some(fault) = shared.part_context_fault(optional) {
+                    shared.retry_failed(optional, &fault);
+                    continue;
+                }
                 shared.try_at_next_build(optional);
+                stop(a, &bus);
                 return RunEnd::Rebuild;
             }
             match shared.attach(a, optional) {

@@ -27,6 +27,8 @@ pub struct FileSinkProps {
     format: Format,
     /// File names start with this; the node's id by default.
     name: Option<String>,
+    /// This exact file instead of a new timestamped one in `dir`.
+    path: Option<String>,
     /// Fragment length for MP4, in seconds (what a crash can lose at most).
     #[serde(default = "default_fragment")]
     #[schemars(range(min = 0.5, max = 60))]
@@ -76,7 +78,10 @@ fn build_file_sink(p: FileSinkProps, ctx: &mut BuildCtx<'_>) -> Result<Built, Bu
         Format::Mkv => "mkv",
     };
     let name = p.name.as_deref().unwrap_or(ctx.node);
-    let path = dir.join(format!("{name}-{}.{ext}", clipshot_replay::clip::timestamp_name()));
+    let path = match &p.path {
+        Some(path) => std::path::PathBuf::from(path),
+        None => dir.join(format!("{name}-{}.{ext}", clipshot_replay::clip::timestamp_name())),
+    };
     let mux = match p.format {
         Format::Mp4 => {
             let mux = ctx.element("mp4mux", "mux")?;
