@@ -112,3 +112,33 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// With a display, a screen pipeline whose required part cannot start does
+/// not turn into colour bars: it stays the default, keeps retrying, and
+/// every report names the node that fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_display_a_failing_required_part_is_named_and_not_replaced_by_the_test_pattern() {
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The preset with system audio required (no `optional`), and no sound server.
+    let strict = include_str!("../../pipelines/instant-replay.toml").replace("optional = true", "optional = false");
+    let graph = dir.path().join("strict.toml");
+    std::fs::write(&graph, strict).unwrap();
+    let server = format!("unix:{}", dir.path().join("no-server").display());
+    let daemon =
+        Daemon::start(&[("DISPLAY", &x.1), ("CLIPSHOT_PIPELINE", graph.to_str().unwrap()), ("PULSE_SERVER", &server)]);
+    let health: serde_json::Value = reqwest::get(daemon.url("/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["fallback"], serde_json::Value::Null, "no colour bars with a display: {health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    let p = &health["pipelines"][0];
+    assert_eq!(p["id"], "instant-replay");
+    assert_eq!(p["state"], "error", "{health}");
+    let error = p["error"].as_str().unwrap();
+    assert!(
+        error.contains("node `desktop-audio` (audio.system, pulsesrc): PulseAudio/PipeWire not reachable"),
+        "{error}"
+    );
+    let stats = Api::new(&daemon).json("/api/v1/pipelines/instant-replay/stats", 200).await;
+    let node = stats["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "desktop-audio").unwrap();
+    assert_eq!(node["error"], error, "{stats}");
+}

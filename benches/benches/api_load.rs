@@ -10,9 +10,7 @@
 //!
 //! Needs `cargo build --release -p clipshot` first (`make bench` does it).
 
-use clipshot_benches::{Daemon, daemon_binary};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use clipshot_benches::Daemon;
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 16;
@@ -71,28 +69,6 @@ fn print(name: &str, l: &Load) {
     );
 }
 
-fn start_daemon(dir: &std::path::Path) -> (Daemon, u16) {
-    let mut child = Command::new(daemon_binary())
-        .args(["serve", "--port", "0", "--pipeline", "test-pattern"])
-        .env("CLIPSHOT_DATA_DIR", dir)
-        .env("CLIPSHOT_HOTKEY", "")
-        .env("RUST_LOG", "warn")
-        .env_remove("DISPLAY")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("clipshot starts");
-    let stdout = child.stdout.take().unwrap();
-    let port = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on http://").nth(1).map(|u| u.rsplit(':').next().unwrap().trim().parse().unwrap())
-        })
-        .expect("the daemon printed its address");
-    (Daemon(child), port)
-}
-
 async fn stats(base: &str, token: &str) -> (u64, u64) {
     let v: serde_json::Value = reqwest::Client::new()
         .get(format!("{base}/api/v1/pipelines/test-pattern/stats"))
@@ -127,7 +103,8 @@ fn main() {
         hello.abort();
 
         let dir = tempfile::tempdir().unwrap();
-        let (_daemon, port) = start_daemon(dir.path());
+        let daemon = Daemon::start(dir.path(), &[]);
+        let port = daemon.api_port;
         let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
         let base = format!("http://127.0.0.1:{port}");
         tokio::time::sleep(Duration::from_secs(3)).await; // encoder warm-up

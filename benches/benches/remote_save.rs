@@ -5,56 +5,15 @@
 //! and ≤ 0.1× of what OBS 29 takes for the same replay on this kind of
 //! machine (≈ 724 ms, the figure the issue quotes; OBS itself does not run here).
 
-use clipshot_benches::{Daemon, daemon_binary};
+use clipshot_benches::Daemon;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const REPEATS: usize = 12;
 const SECONDS: f64 = 30.0;
 const OBS_29_MS: f64 = 724.0;
-
-/// Starts the daemon on the 720p60 test pattern; returns its API and
-/// obs-websocket ports. Its standard output is read to the end, so the
-/// daemon never writes into a closed pipe.
-fn start_daemon(dir: &std::path::Path) -> (Daemon, u16, u16) {
-    let mut child = Command::new(daemon_binary())
-        .args(["serve", "--port", "0", "--obs-websocket-port", "0", "--pipeline", "test-pattern"])
-        .env("CLIPSHOT_DATA_DIR", dir)
-        .env("CLIPSHOT_HOTKEY", "")
-        .env("CLIPSHOT_CLIP_SECONDS", SECONDS.to_string())
-        .env("RUST_LOG", "warn")
-        .env_remove("DISPLAY")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("clipshot starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let port =
-            |l: &str, marker: &str| l.split(marker).nth(1).map(|u| u.rsplit(':').next().unwrap().trim().to_owned());
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = port(&line, "listening on http://") {
-                let _ = tx.send(("api", p));
-            }
-            if let Some(p) = line.split("obs-websocket: ws://").nth(1) {
-                let p = p.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(("obs", p.rsplit(':').next().unwrap_or_default().to_owned()));
-            }
-        }
-    });
-    let (mut api, mut obs) = (0, 0);
-    while api == 0 || obs == 0 {
-        let (which, port) = rx.recv_timeout(Duration::from_secs(60)).expect("the daemon printed its ports");
-        let port: u16 = port.parse().unwrap();
-        if which == "api" { api = port } else { obs = port }
-    }
-    (Daemon(child), api, obs)
-}
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -103,7 +62,8 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let (_daemon, api, obs) = start_daemon(dir.path());
+        let daemon = Daemon::start(dir.path(), &[("CLIPSHOT_CLIP_SECONDS", &SECONDS.to_string())]);
+        let (api, obs) = (daemon.api_port, daemon.obs_port);
         let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
         println!("Remote save of {SECONDS} s of 720p60 ({REPEATS} interleaved repeats each; filling the ring first):");
         tokio::time::sleep(Duration::from_secs_f64(SECONDS + 2.0)).await;

@@ -164,9 +164,9 @@ impl Engine {
 
     /// Starts a pipeline, then gives its rings the configured length.
     pub fn start(&self, pipeline: &Pipeline) -> Result<(), EngineError> {
-        pipeline.start()?;
+        let started = pipeline.start();
         self.apply_replay_seconds(pipeline);
-        Ok(())
+        Ok(started?)
     }
 
     /// Stops and forgets a pipeline. The default one cannot be removed.
@@ -208,25 +208,28 @@ impl Engine {
         Ok(self.resolve(pipeline)?.save(request)?)
     }
 
-    /// Starts the configured pipeline. Without a display, or when the
-    /// configured one cannot start (no audio server, say), records the test
-    /// pattern instead and says why.
+    /// Starts the configured pipeline. Only without a display, or when the
+    /// configured graph does not validate here, does it record the test
+    /// pattern instead (and say why). A screen pipeline that fails to start
+    /// stays the default and keeps trying with back-off, its error naming
+    /// the node: colour bars are no recording of a game. (Optional parts,
+    /// such as system audio in the presets, never stop it from starting.)
     pub fn start_default(&self) -> Result<Arc<Pipeline>, EngineError> {
         let configured = self.settings.read().pipeline.clone();
         let spec = presets::load(&configured)?;
         let reason = if uses_screen(&spec) { clipshot_gst::capture::x11::probe_display().err() } else { None };
         let reason = match reason {
             Some(r) => r,
-            None => match self.add(&spec).and_then(|p| self.start(&p).map(|()| p)) {
+            None => match self.add(&spec) {
                 Ok(p) => {
                     *self.default.write() = Some(spec.name.clone());
+                    if let Err(e) = self.start(&p) {
+                        tracing::error!(pipeline = %spec.name, "{e}; retrying with back-off");
+                    }
                     return Ok(p);
                 }
                 Err(e) if configured != presets::HEADLESS_PRESET => {
-                    if let Some(p) = self.pipelines.write().remove(&spec.name) {
-                        p.stop();
-                    }
-                    format!("pipeline `{}` could not start: {e}", spec.name)
+                    format!("pipeline `{}` cannot run here: {e}", spec.name)
                 }
                 Err(e) => return Err(e),
             },

@@ -89,8 +89,9 @@ pub(super) fn supervise(
                         continue;
                     }
                 }
+                // A node's fault reads the same in the stats, the event and /health.
                 let end = match shared.fault_of_build(&e) {
-                    Some((_, fault)) => RunEnd::Failed { message: e.to_string(), fault: Some(fault) },
+                    Some((_, fault)) => RunEnd::Failed { message: fault.to_string(), fault: Some(fault) },
                     None => RunEnd::Failed { message: e.to_string(), fault: None },
                 };
                 if let Some(tx) = first.take() {
