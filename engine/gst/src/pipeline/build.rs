@@ -1,6 +1,7 @@
 //! Turning a validated graph into a `gst::Pipeline`: segments in
 //! topological order, a queue on every link (a tee where an output feeds
-//! several inputs), and a bridge wherever a segment feeds a processor.
+//! several inputs, and on every encoded output, for recordings to tap), and
+//! a bridge wherever a segment feeds a processor.
 //! Optional parts that are missing are left out, and can join the running
 //! pipeline later ([`Shared::attach`]).
 
