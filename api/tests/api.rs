@@ -68,6 +68,29 @@ async fn a_saved_clip_streams_as_an_event_plays_with_ranges_and_survives_a_resta
     assert_eq!(data["path"], clip["path"]);
     let first_id: u64 = field(&frame, "id").unwrap().parse().unwrap();
 
+    // An exact span of the ring (the dashboard's drag): from a keyframe to just before now.
+    let ring = api.json("/api/v1/pipelines/test-pattern/replay", 200).await;
+    let keyframes = ring["keyframes_ns"].as_array().unwrap();
+    let start_ns = keyframes[keyframes.len() - 3].as_i64().unwrap();
+    let end_ns = ring["now_ns"].as_i64().unwrap() - 200_000_000;
+    let save = "/api/v1/pipelines/test-pattern/replay/save";
+    let r = api.post(save, json!({"start_ns": start_ns, "end_ns": end_ns})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let span: Value = r.json().await.unwrap();
+    assert_eq!(span["span_start_ns"].as_i64(), Some(start_ns), "{span}");
+    let asked = (end_ns - start_ns) as f64 / 1e9;
+    assert!((span["duration_s"].as_f64().unwrap() - asked).abs() < 0.15, "asked {asked} s: {span}");
+    for bad in [
+        json!({"start_ns": start_ns}),
+        json!({"end_ns": end_ns}),
+        json!({"start_ns": end_ns, "end_ns": start_ns}),
+        json!({"start_ns": start_ns, "end_ns": end_ns, "seconds": 3}),
+    ] {
+        let r = api.post(save, bad.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+    }
+    api.delete(&format!("/api/v1/clips/{}", span["id"].as_str().unwrap())).send().await.unwrap();
+
     // Range: 206 with exactly the asked bytes.
     let file = std::fs::read(clip["path"].as_str().unwrap()).unwrap();
     let r = api.get(&format!("/api/v1/clips/{id}/file")).header("Range", "bytes=100-1099").send().await.unwrap();

@@ -274,6 +274,10 @@ pub struct SaveBody {
     pub title: Option<String>,
     /// Save around this marker (`ring_id` from `POST …/markers`) instead of now.
     pub marker: Option<u64>,
+    /// Save exactly this span of the ring's timeline (ns, as `GET …/replay`
+    /// gives it) instead: `start_ns` and `end_ns` together, nothing else.
+    pub start_ns: Option<i64>,
+    pub end_ns: Option<i64>,
 }
 
 /// Saves a clip from the replay ring: the last `seconds`, plus
@@ -304,9 +308,25 @@ pub async fn save(
     if !(0.0..=600.0).contains(&body.post_seconds) {
         return Err(bad("post_seconds", "must be between 0 and 600"));
     }
-    let span = match body.marker {
-        Some(marker) => SaveSpan::Marker { id: marker, pre_seconds: seconds, post_seconds: body.post_seconds },
-        None => SaveSpan::Last { seconds, post_seconds: body.post_seconds },
+    let span = match (body.start_ns, body.end_ns) {
+        (Some(start_ns), Some(end_ns)) => {
+            if body.marker.is_some() || body.seconds.is_some() || body.post_seconds != 0.0 {
+                return Err(bad(
+                    "start_ns",
+                    "is for a span of its own: leave out `seconds`, `post_seconds` and `marker`",
+                ));
+            }
+            if end_ns <= start_ns {
+                return Err(bad("end_ns", "must be after `start_ns`"));
+            }
+            SaveSpan::Range(clipshot_replay::Span { start_ns, end_ns })
+        }
+        (None, None) => match body.marker {
+            Some(marker) => SaveSpan::Marker { id: marker, pre_seconds: seconds, post_seconds: body.post_seconds },
+            None => SaveSpan::Last { seconds, post_seconds: body.post_seconds },
+        },
+        (Some(_), None) => return Err(bad("end_ns", "must come with `start_ns`")),
+        (None, Some(_)) => return Err(bad("start_ns", "must come with `end_ns`")),
     };
     let request = SaveRequest { ring: None, span, trigger: Trigger::Api };
     let engine = Arc::clone(&state.engine);
