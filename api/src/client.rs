@@ -49,6 +49,13 @@ impl Client {
         Ok(body)
     }
 
+    /// A one-time link that logs a browser into the dashboard.
+    pub async fn dashboard_link(&self) -> anyhow::Result<String> {
+        let code = self.call(self.http.post(format!("{}/api/v1/ui/codes", self.base))).await?;
+        let path = code["path"].as_str().context("the daemon's answer has no path")?;
+        Ok(format!("{}{path}", self.base))
+    }
+
     /// Saves the last `seconds` of `pipeline` (the daemon's default when `None`).
     pub async fn save_clip(&self, pipeline: Option<&str>, seconds: Option<f64>) -> anyhow::Result<Value> {
         let id = match pipeline {

@@ -14,4 +14,5 @@ pub mod problem;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod session;
 pub mod store;

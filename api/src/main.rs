@@ -55,6 +55,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the dashboard in a browser, logged in. The browser gets a
+    /// one-time link (valid 2 minutes), never the token.
+    Open {
+        /// Print the link instead of starting a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// Pipeline graphs.
     Pipelines {
         #[command(subcommand)]
@@ -149,6 +156,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // so scripts that read the path keep working).
             if let Some(short) = clip["shortfall"].as_str() {
                 let _ = writeln!(std::io::stderr(), "warning: {short}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Open { print } => {
+            init_logging("warn");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let link = runtime.block_on(async { clipshot::client::Client::new(&config)?.dashboard_link().await })?;
+            let mut out = std::io::stdout().lock();
+            if print {
+                writeln!(out, "{link}")?;
+            } else if let Err(e) = webbrowser::open(&link) {
+                writeln!(out, "cannot start a browser ({e}); open this link (once, within 2 minutes):\n{link}")?;
+            } else {
+                writeln!(out, "opened the dashboard in your browser")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,6 +2,7 @@
 //! (against DNS rebinding) and the Origin check on state-changing requests.
 
 use crate::problem::Problem;
+use crate::session::Sessions;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
@@ -53,6 +54,8 @@ pub fn read_token(path: &Path) -> std::io::Result<String> {
 #[derive(Debug)]
 pub struct Guard {
     pub token: String,
+    /// Dashboard sessions: cookies instead of the token.
+    pub sessions: Sessions,
     port: u16,
     /// `host:port` values accepted in the `Host` header.
     allowed_hosts: RwLock<Vec<String>>,
@@ -61,7 +64,9 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(token: String, port: u16, extra_hosts: &[String], allowed_origins: Vec<String>) -> Self {
-        let guard = Self { token, port, allowed_hosts: RwLock::default(), allowed_origins: RwLock::default() };
+        let sessions = Sessions::new(&token, port);
+        let guard =
+            Self { token, sessions, port, allowed_hosts: RwLock::default(), allowed_origins: RwLock::default() };
         guard.set_allowed(extra_hosts, allowed_origins);
         guard
     }
@@ -75,12 +80,24 @@ impl Guard {
         self.allowed_origins.read().iter().any(|a| a.as_bytes() == origin)
     }
 
+    /// The daemon's own pages (`http://<a Host it answers to>`) are never foreign.
+    fn same_origin(&self, origin: &[u8]) -> bool {
+        origin.strip_prefix(b"http://").is_some_and(|host| {
+            let host = String::from_utf8_lossy(host).to_ascii_lowercase();
+            self.allowed_hosts.read().contains(&host)
+        })
+    }
+
     fn token_matches(&self, given: &str) -> bool {
         given.as_bytes().ct_eq(self.token.as_bytes()).into()
     }
 }
 
-fn forbidden(detail: &str) -> Response {
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+pub(crate) fn forbidden(detail: &str) -> Response {
     Problem::new(StatusCode::FORBIDDEN, "forbidden", detail).into_response()
 }
 
@@ -91,11 +108,11 @@ pub async fn check_host_and_origin(State(guard): State<Arc<Guard>>, req: Request
     if !host.as_ref().is_some_and(|h| guard.allowed_hosts.read().contains(h)) {
         return forbidden("the Host header does not name this daemon");
     }
-    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // `null` (sandboxed frames, file pages) counts as foreign.
-    if changes_state
+    if changes_state(req.method())
         && let Some(origin) = req.headers().get(header::ORIGIN)
         && !guard.origin_allowed(origin.as_bytes())
+        && !guard.same_origin(origin.as_bytes())
     {
         return forbidden("requests from this origin may not change anything");
     }
@@ -115,16 +132,26 @@ fn query_token(req: &Request) -> Option<&str> {
     req.uri().query()?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
 }
 
-/// `/api/v1`: `Authorization: Bearer <token>` or `X-API-Key: <token>`.
+/// `/api/v1`: `Authorization: Bearer <token>` or `X-API-Key: <token>`; or
+/// the dashboard's session cookie, which must come with `X-CSRF-Token` on
+/// anything that changes state.
 pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     let query = if takes_query_token(&req) { query_token(&req) } else { None };
+    let session = guard.sessions.from_headers(headers);
+    let csrf_ok = session.as_ref().is_some_and(|s| guard.sessions.csrf_ok(s, headers));
     match bearer.or(key).or(query) {
         Some(given) if guard.token_matches(given.trim()) => next.run(req).await,
         Some(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API token is wrong").into_response(),
+        None if session.is_some() => {
+            if changes_state(req.method()) && !csrf_ok {
+                return forbidden("a request authenticated by the session cookie must send `X-CSRF-Token`");
+            }
+            next.run(req).await
+        }
         None => {
             let mut r = Problem::new(
                 StatusCode::UNAUTHORIZED,

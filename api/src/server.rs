@@ -10,7 +10,7 @@ use crate::store::Store;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use clipshot_core::GraphSpec;
 use clipshot_core::event::ClipSaved;
 use clipshot_runtime::Engine;
@@ -63,6 +63,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(metadata::get))
         .routes(routes!(metadata::generate))
         .routes(routes!(config::get, config::patch))
+        .routes(routes!(routes::ui::issue_code))
         .split_for_parts();
     // Public routes, documented alongside.
     let (_, public) = OpenApiRouter::<AppState>::new()
@@ -107,6 +108,12 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/metrics", get(routes::system::prometheus))
         .route("/redoc", get(routes::docs::redoc))
         .route("/redoc/redoc.standalone.js", get(routes::docs::redoc_js))
+        .route("/ui", get(routes::ui::redirect_to_index))
+        .route("/ui/", get(routes::ui::index))
+        .route("/ui/login", get(routes::ui::login_with_code).post(routes::ui::login_with_token))
+        .route("/ui/logout", post(routes::ui::logout))
+        .route("/ui/session", get(routes::ui::session))
+        .route("/ui/{*path}", get(routes::ui::file))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(api)
         .fallback(|| async { Problem::not_found("no such route") })
@@ -214,13 +221,14 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
         started: Instant::now(),
     };
     let obs = start_obs_websocket(&engine, &config, &guard.token).await;
-    let app = router(state, guard);
+    let app = router(state, Arc::clone(&guard));
 
     // Scripts (and the tests) read this line to find the daemon.
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
     let recording = engine.recording(pipeline.id());
     let obs_addr = obs.as_ref().map(clipshot_obs_websocket::Server::local_addr);
-    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), obs_addr, &config);
+    let dashboard = format!("/ui/login?code={}", guard.sessions.issue_code(crate::session::BANNER_CODE_TTL));
+    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), obs_addr, &dashboard, &config);
 
     let app = tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(app);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
@@ -236,10 +244,11 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
 
 /// Trailing slashes are trimmed before routing: `/api/v1/clips/` (the
 /// original design's spelling) serves what `/api/v1/clips` serves. Swagger
-/// UI's own `/docs/` is left alone (it redirects `/docs` there).
+/// UI's `/docs/` and the dashboard's `/ui/` are left alone: their pages load
+/// files relative to the slash.
 fn trim_trailing_slash(mut req: Request) -> Request {
     let path = req.uri().path();
-    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") && path != "/ui/" {
         let trimmed = path.trim_end_matches('/');
         let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
         let pq = match req.uri().query() {
@@ -299,6 +308,7 @@ fn banner(
     fallback: Option<&str>,
     recording: Option<&clipshot_runtime::Recording>,
     obs: Option<SocketAddr>,
+    dashboard: &str,
     config: &Config,
 ) {
     let url = format!("http://{addr}");
@@ -314,7 +324,8 @@ fn banner(
         sources.push_str(&format!("  obs-websocket: ws://{obs} (password: the token)\n"));
     }
     let text = format!(
-        "ClipShot {} listening on {url}\n  pipeline:  {pipeline} ({})\n{sources}  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
+        "ClipShot {} listening on {url}\n  dashboard: {url}{dashboard} (a one-time link; later: clipshot open)\n  \
+         pipeline:  {pipeline} ({})\n{sources}  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
          health:    {url}/health\n  API docs:  {url}/docs (authorize with the token)\n  data dir:  {}\n  \
          token:     {}\n  save clip: clipshot clip --seconds 30\n",
         env!("CARGO_PKG_VERSION"),

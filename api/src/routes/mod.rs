@@ -12,6 +12,7 @@ pub mod pipelines;
 pub mod plugins;
 pub mod root;
 pub mod system;
+pub mod ui;
 
 use crate::config::SharedConfig;
 use crate::metrics::Metrics;

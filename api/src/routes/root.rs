@@ -1,6 +1,8 @@
 //! `GET /`: what this server is and where to go next (no token needed).
 
 use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,6 +15,8 @@ pub struct RootLinks {
     pub health: &'static str,
     /// The versioned API (token required).
     pub api: &'static str,
+    /// The web dashboard (`clipshot open` logs a browser in).
+    pub dashboard: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,10 +27,14 @@ pub struct Root {
     pub links: RootLinks,
 }
 
-/// The application's name, version and links (the dashboard will be served
-/// here to browsers once it exists).
-#[utoipa::path(get, path = "/", tag = "system", responses((status = 200, body = Root)))]
-pub async fn root() -> Json<Root> {
+/// The application's name, version and links. A browser (a request that
+/// accepts `text/html`) is sent to the dashboard instead.
+#[utoipa::path(get, path = "/", tag = "system", responses((status = 200, body = Root),
+    (status = 303, description = "To `/ui/`, for a request that accepts `text/html`")))]
+pub async fn root(headers: HeaderMap) -> Response {
+    if super::ui::wants_html(&headers) {
+        return Redirect::to("/ui/").into_response();
+    }
     Json(Root {
         name: "ClipShot",
         version: env!("CARGO_PKG_VERSION"),
@@ -37,6 +45,8 @@ pub async fn root() -> Json<Root> {
             openapi: "/openapi.json",
             health: "/health",
             api: "/api/v1",
+            dashboard: "/ui/",
         },
     })
+    .into_response()
 }
