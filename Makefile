@@ -12,17 +12,19 @@ ORT_STAMP := $(VENV)/.onnxruntime-$(ORT_VERSION)
 OBSWS_VERSION := 1.8.0
 OBSWS_STAMP := $(VENV)/.obsws-python-$(OBSWS_VERSION)
 WINDOWS_TARGET := x86_64-pc-windows-gnu
+# The dashboard's tools (tsc, Playwright's driver), from ui/package-lock.json.
+UI_STAMP := ui/node_modules/.installed
 
 # ONNX Runtime's shared library, from the PyPI wheel (never a build-time download).
 export ORT_DYLIB_PATH = $(abspath $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)))
 
-.PHONY: run test deps deps-test onnxruntime test-clients build lint unit windows-check bench fmt clean
+.PHONY: run test deps deps-test onnxruntime test-clients ui-deps build lint unit windows-check bench fmt clean
 
 run: deps onnxruntime
 	$(CARGO) build --release -p clipshot
 	./target/release/clipshot serve $(ARGS)
 
-test: deps-test onnxruntime test-clients lint unit windows-check
+test: deps-test onnxruntime test-clients ui-deps lint unit windows-check
 
 deps:
 	scripts/install-deps.sh
@@ -43,8 +45,17 @@ $(OBSWS_STAMP): $(ORT_STAMP)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check obsws-python==$(OBSWS_VERSION)
 	touch $@
 
-lint:
+# Only the tests need these: the dashboard is plain ES modules, embedded in
+# the binary as they are, so `make run` builds without Node.
+ui-deps: $(UI_STAMP)
+
+$(UI_STAMP): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: ui-deps
 	$(CARGO) fmt --all --check
+	cd ui && ./node_modules/.bin/tsc -p .
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
@@ -66,4 +77,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) ui/node_modules

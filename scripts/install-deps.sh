@@ -2,7 +2,8 @@
 # Installs what building and testing ClipShot needs on a fresh Debian machine.
 # Idempotent: a second run only checks, and costs nothing.
 #   scripts/install-deps.sh          system packages for building and running
-#   scripts/install-deps.sh --test   plus the tools the test suite uses (ffprobe, Xvfb, xdotool, a PulseAudio server, the Windows target)
+#   scripts/install-deps.sh --test   plus the tools the test suite uses (ffprobe, Xvfb, xdotool, a PulseAudio server,
+#                                    Chromium and Node.js for the dashboard, the Windows target)
 set -euo pipefail
 
 want_test=0
@@ -16,7 +17,9 @@ packages=(
   gstreamer1.0-pipewire
 )
 if ((want_test)); then
-  packages+=(gstreamer1.0-plugins-base-apps ffmpeg xvfb xdotool x11-utils pulseaudio pulseaudio-utils)
+  packages+=(gstreamer1.0-plugins-base-apps ffmpeg xvfb xdotool x11-utils pulseaudio pulseaudio-utils chromium)
+  # Node.js from Debian only where the machine has none (a newer one may come from elsewhere).
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()

@@ -1,0 +1,150 @@
+// The shapes of the API's answers that the dashboard reads (the OpenAPI
+// document at /openapi.json is the full contract).
+
+interface Problem {
+  type?: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** Validation problems: `location` is a JSON Pointer into the request. */
+  problems?: { location: string; code: string; message: string }[];
+}
+
+interface Degradation {
+  node: string;
+  kind: string;
+  reason: string;
+  instead: string;
+}
+
+interface PipelineSummary {
+  id: string;
+  name: string;
+  description: string;
+  state: string;
+  default: boolean;
+  degraded: Degradation[];
+}
+
+interface RingFill {
+  seconds: number;
+  bytes: number;
+  keyframes: number;
+  max_seconds: number;
+  max_bytes: number;
+}
+
+interface NodeStats {
+  id: string;
+  kind: string;
+  frames_in: number;
+  frames_out: number;
+  dropped: number;
+  errors: number;
+  fps: number;
+  encoder: string | null;
+  ring: RingFill | null;
+  running: boolean;
+  error: string | null;
+}
+
+interface PipelineStats {
+  id: string;
+  state: string;
+  message: string | null;
+  uptime_s: number;
+  restarts: number;
+  degraded: Degradation[];
+  nodes: NodeStats[];
+}
+
+interface Clip {
+  id: string;
+  pipeline: string;
+  title: string | null;
+  tags: string[];
+  favorite: boolean;
+  trigger: string;
+  created_at: string;
+  duration_s: number;
+  size_bytes: number;
+  video_codec: string;
+  audio_codec: string | null;
+  width: number | null;
+  height: number | null;
+  fps: number | null;
+  score: number | null;
+  path: string;
+  missing: boolean;
+  span_start_ns: number;
+  span_end_ns: number;
+  asked_s: number;
+  shortfall: string | null;
+  save_ms: number;
+}
+
+interface ClipPage {
+  items: Clip[];
+  next_cursor: string | null;
+}
+
+interface StoredMarker {
+  id: string;
+  at_ns: number;
+  label: string | null;
+}
+
+/** One point of a highlight score over a clip's time. */
+interface ScorePoint {
+  t_s: number;
+  score: number;
+  /** The detectors that fired at this point. */
+  detectors?: string[];
+}
+
+interface ClipMetadata {
+  clip_id: string;
+  markers: StoredMarker[];
+  score: number | null;
+  /** Present on clips a highlight detector scored. */
+  score_timeline?: ScorePoint[] | null;
+}
+
+interface RingMarker {
+  ring_id: number;
+  at_ns: number;
+  label: string | null;
+}
+
+interface ReplayStatus {
+  pipeline: string;
+  stats: { seconds: number; bytes: number; keyframes: number };
+  max_seconds: number;
+  max_bytes: number;
+  now_ns: number | null;
+  keyframes_ns: number[];
+  markers: RingMarker[];
+}
+
+interface PluginSummary {
+  id: string;
+  name: string;
+  version: string;
+  kind: string | null;
+  category: string | null;
+  description: Record<string, string>;
+  state: string;
+  error: string | null;
+}
+
+interface ConfigView {
+  config: Record<string, unknown>;
+  token_path: string;
+  restart_required: string[];
+}
+
+interface SessionInfo {
+  csrf_token: string;
+  csrf_header: string;
+  version: string;
+}
