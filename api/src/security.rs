@@ -135,34 +135,48 @@ fn query_token(req: &Request) -> Option<&str> {
 /// `/api/v1`: `Authorization: Bearer <token>` or `X-API-Key: <token>`; or
 /// the dashboard's session cookie, which must come with `X-CSRF-Token` on
 /// anything that changes state.
-pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+pub async fn require_token(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let headers = req.headers();
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     let query = if takes_query_token(&req) { query_token(&req) } else { None };
-    let session = guard.sessions.from_headers(headers);
-    let csrf_ok = session.as_ref().is_some_and(|s| guard.sessions.csrf_ok(s, headers));
-    match bearer.or(key).or(query) {
-        Some(given) if guard.token_matches(given.trim()) => next.run(req).await,
-        Some(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API token is wrong").into_response(),
-        None if session.is_some() => {
-            if changes_state(req.method()) && !csrf_ok {
-                return forbidden("a request authenticated by the session cookie must send `X-CSRF-Token`");
+    let by = match bearer.or(key).or(query) {
+        Some(given) if guard.token_matches(given.trim()) => AuthBy::Token,
+        Some(_) => {
+            return Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API token is wrong").into_response();
+        }
+        None => match guard.sessions.from_headers(headers) {
+            Some(session) => {
+                if changes_state(req.method()) && !guard.sessions.csrf_ok(&session, headers) {
+                    return forbidden("a request authenticated by the session cookie must send `X-CSRF-Token`");
+                }
+                AuthBy::Session
             }
-            next.run(req).await
-        }
-        None => {
-            let mut r = Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send the token from <data_dir>/api-token as `Authorization: Bearer <token>`",
-            )
-            .into_response();
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            r
-        }
-    }
+            None => {
+                let mut r = Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send the token from <data_dir>/api-token as `Authorization: Bearer <token>`",
+                )
+                .into_response();
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                return r;
+            }
+        },
+    };
+    // Handlers that only the token's holder may use read how the caller got in.
+    req.extensions_mut().insert(by);
+    next.run(req).await
+}
+
+/// How a request to `/api/v1` proved itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthBy {
+    /// The token: a header, or the query for the few GET routes that take it.
+    Token,
+    /// A dashboard session cookie (with `X-CSRF-Token` for changes).
+    Session,
 }
 
 #[cfg(test)]

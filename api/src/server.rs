@@ -15,7 +15,7 @@ use clipshot_core::GraphSpec;
 use clipshot_core::event::ClipSaved;
 use clipshot_runtime::Engine;
 use clipshot_runtime::recorder::ClipRecorder;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/redoc/redoc.standalone.js", get(routes::docs::redoc_js))
         .route("/ui", get(routes::ui::redirect_to_index))
         .route("/ui/", get(routes::ui::index))
-        .route("/ui/login", get(routes::ui::login_with_code).post(routes::ui::login_with_token))
+        .route("/ui/login", get(routes::ui::login_page).post(routes::ui::login))
         .route("/ui/logout", post(routes::ui::logout))
         .route("/ui/session", get(routes::ui::session))
         .route("/ui/{*path}", get(routes::ui::file))
@@ -210,6 +210,9 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     let hotkey = clipshot_runtime::hotkey::start(Arc::clone(&engine), &config.hotkey);
 
     let guard = Arc::new(Guard::new(token, addr.port(), &config.allowed_hosts, config.cors_origins.clone()));
+    if let Some(revoked) = store.setting(routes::ui::REVOKED_KEY).await? {
+        guard.sessions.restore_revoked(serde_json::from_value::<Vec<(String, u64)>>(revoked).unwrap_or_default());
+    }
     let state = AppState {
         engine: Arc::clone(&engine),
         log: crate::routes::LogHandle(log),
@@ -227,8 +230,12 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     tracing::info!(pipeline = pipeline.id(), data_dir = %config.data_dir.display(), "recording");
     let recording = engine.recording(pipeline.id());
     let obs_addr = obs.as_ref().map(clipshot_obs_websocket::Server::local_addr);
-    let dashboard = format!("/ui/login?code={}", guard.sessions.issue_code(crate::session::BANNER_CODE_TTL));
-    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), obs_addr, &dashboard, &config);
+    // A sign-in link only for a person at a terminal: a service manager's
+    // log is no place for a working code.
+    let dashboard = std::io::stdout()
+        .is_terminal()
+        .then(|| format!("/ui/login?code={}", guard.sessions.issue_code(crate::session::BANNER_CODE_TTL)));
+    banner(&addr, pipeline.id(), engine.fallback().as_deref(), recording.as_ref(), obs_addr, dashboard, &config);
 
     let app = tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(app);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
@@ -308,10 +315,19 @@ fn banner(
     fallback: Option<&str>,
     recording: Option<&clipshot_runtime::Recording>,
     obs: Option<SocketAddr>,
-    dashboard: &str,
+    dashboard: Option<String>,
     config: &Config,
 ) {
-    let url = format!("http://{addr}");
+    // A daemon on every interface is still reached, and signed into, as localhost.
+    let shown = match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()),
+        _ => *addr,
+    };
+    let url = format!("http://{shown}");
+    let dashboard = match dashboard {
+        Some(link) => format!("{url}{link} (once, within 10 minutes; later: clipshot open)"),
+        None => format!("{url}/ui/ (sign in with: clipshot open)"),
+    };
     // What is recorded and, one line each, what is not and why.
     let mut sources = String::new();
     if let Some(r) = recording {
@@ -324,7 +340,7 @@ fn banner(
         sources.push_str(&format!("  obs-websocket: ws://{obs} (password: the token)\n"));
     }
     let text = format!(
-        "ClipShot {} listening on {url}\n  dashboard: {url}{dashboard} (a one-time link; later: clipshot open)\n  \
+        "ClipShot {} listening on http://{addr}\n  dashboard: {dashboard}\n  \
          pipeline:  {pipeline} ({})\n{sources}  preview:   {url}/api/v1/pipelines/{pipeline}/preview\n  \
          health:    {url}/health\n  API docs:  {url}/docs (authorize with the token)\n  data dir:  {}\n  \
          token:     {}\n  save clip: clipshot clip --seconds 30\n",

@@ -1,9 +1,12 @@
 //! Browser sessions for the dashboard, so the page never holds the token.
 //!
-//! `clipshot open` (or the daemon's banner) hands the browser a one-time
-//! code; the code buys an HttpOnly, SameSite=Strict cookie. The cookie is
-//! `<nonce>.<HMAC(token, nonce)>`: it survives daemon restarts, cannot be
-//! forged without the token, and every session dies when the token changes.
+//! `clipshot open` (or the daemon's banner, on a terminal) hands the browser
+//! a one-time code; the page spends it with a POST (a link scanner that only
+//! GETs the link spends nothing) for an HttpOnly, SameSite=Strict cookie.
+//! The cookie is `<issued>.<nonce>.<HMAC(token, issued.nonce)>`: it survives
+//! daemon restarts, cannot be forged without the token, expires on the
+//! server after 30 days, is revoked by signing out (the revocations are
+//! persisted), and every session dies when the token changes.
 //! State-changing requests that authenticate by cookie must also carry
 //! `X-CSRF-Token`, another HMAC of the same nonce, which only a page of this
 //! origin can read (from `/ui/session`).
@@ -20,9 +23,9 @@ use subtle::ConstantTimeEq;
 /// How long a code from `clipshot open` stays valid.
 pub const CODE_TTL: Duration = Duration::from_secs(120);
 /// The banner's code waits longer: the link may be opened a while after start.
-pub const BANNER_CODE_TTL: Duration = Duration::from_secs(3600);
-/// How long the browser keeps the cookie.
-const COOKIE_MAX_AGE_S: u64 = 30 * 24 * 3600;
+pub const BANNER_CODE_TTL: Duration = Duration::from_secs(600);
+/// How long a session lasts (the browser is told the same).
+const SESSION_MAX_AGE_S: u64 = 30 * 24 * 3600;
 /// Codes outstanding at once; older ones are dropped beyond this.
 const MAX_CODES: usize = 64;
 
@@ -36,6 +39,8 @@ pub struct Sessions {
     /// daemons on one machine keep separate sessions.
     cookie_name: String,
     codes: Mutex<HashMap<String, Instant>>,
+    /// Signed-out sessions: nonce → when the cookie would have expired (unix s).
+    revoked: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -48,6 +53,11 @@ impl std::fmt::Debug for Sessions {
 #[derive(Debug, Clone)]
 pub struct Session {
     nonce: String,
+    issued: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -66,6 +76,7 @@ impl Sessions {
             key: token.as_bytes().to_vec(),
             cookie_name: format!("clipshot_session_{port}"),
             codes: Mutex::default(),
+            revoked: Mutex::default(),
         }
     }
 
@@ -105,10 +116,14 @@ impl Sessions {
 
     /// A `Set-Cookie` value for a new session.
     pub fn new_cookie(&self) -> HeaderValue {
-        let nonce = random_hex(16);
-        let value = format!("{nonce}.{}", self.sign("session", &nonce));
+        self.cookie_issued_at(unix_now())
+    }
+
+    fn cookie_issued_at(&self, issued: u64) -> HeaderValue {
+        let signed = format!("{issued}.{}", random_hex(16));
+        let value = format!("{signed}.{}", self.sign("session", &signed));
         let cookie =
-            format!("{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_S}", self.cookie_name);
+            format!("{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_MAX_AGE_S}", self.cookie_name);
         HeaderValue::from_str(&cookie).expect("cookie is ASCII")
     }
 
@@ -118,9 +133,11 @@ impl Sessions {
         HeaderValue::from_str(&cookie).expect("cookie is ASCII")
     }
 
-    /// The session the request's cookie proves, if any.
+    /// The session the request's cookie proves, if any: signed with this
+    /// daemon's token, not expired, not signed out.
     pub fn from_headers(&self, headers: &HeaderMap) -> Option<Session> {
         let prefix = format!("{}=", self.cookie_name);
+        let now = unix_now();
         headers
             .get_all(header::COOKIE)
             .iter()
@@ -128,10 +145,35 @@ impl Sessions {
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().strip_prefix(&prefix))
             .find_map(|value| {
-                let (nonce, mac) = value.split_once('.')?;
-                let expected = self.sign("session", nonce);
-                bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then(|| Session { nonce: nonce.to_owned() })
+                let (signed, mac) = value.rsplit_once('.')?;
+                let expected = self.sign("session", signed);
+                if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+                    return None;
+                }
+                let (issued, nonce) = signed.split_once('.')?;
+                let issued: u64 = issued.parse().ok()?;
+                let fresh = issued <= now + 60 && now - issued.min(now) < SESSION_MAX_AGE_S;
+                (fresh && !self.revoked.lock().contains_key(nonce)).then(|| Session { nonce: nonce.to_owned(), issued })
             })
+    }
+
+    /// Signs a session out for good (its cookie may live on in a copy).
+    pub fn revoke(&self, session: &Session) {
+        let now = unix_now();
+        let mut revoked = self.revoked.lock();
+        revoked.retain(|_, expires| *expires > now);
+        revoked.insert(session.nonce.clone(), session.issued + SESSION_MAX_AGE_S);
+    }
+
+    /// The revocations still in force, to persist.
+    pub fn revoked(&self) -> Vec<(String, u64)> {
+        let now = unix_now();
+        self.revoked.lock().iter().filter(|(_, e)| **e > now).map(|(n, e)| (n.clone(), *e)).collect()
+    }
+
+    /// Restores persisted revocations.
+    pub fn restore_revoked(&self, list: impl IntoIterator<Item = (String, u64)>) {
+        self.revoked.lock().extend(list);
     }
 
     /// The CSRF token that goes with `session`.
@@ -188,6 +230,24 @@ mod tests {
         assert!(s.csrf_ok(&session, &with_csrf));
         let other = s.from_headers(&cookie_headers(&s.new_cookie())).unwrap();
         assert!(!s.csrf_ok(&other, &with_csrf));
+    }
+
+    #[test]
+    fn a_session_expires_and_can_be_signed_out() {
+        let s = Sessions::new("token", 8000);
+        let old = s.cookie_issued_at(unix_now() - SESSION_MAX_AGE_S - 1);
+        assert!(s.from_headers(&cookie_headers(&old)).is_none());
+        let future = s.cookie_issued_at(unix_now() + 3600);
+        assert!(s.from_headers(&cookie_headers(&future)).is_none());
+        let headers = cookie_headers(&s.new_cookie());
+        let session = s.from_headers(&headers).unwrap();
+        s.revoke(&session);
+        assert!(s.from_headers(&headers).is_none());
+        // Persisted and restored, the revocation holds in the next run.
+        let next = Sessions::new("token", 8000);
+        assert!(next.from_headers(&headers).is_some());
+        next.restore_revoked(s.revoked());
+        assert!(next.from_headers(&headers).is_none());
     }
 
     #[test]

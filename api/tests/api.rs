@@ -85,6 +85,9 @@ async fn a_saved_clip_streams_as_an_event_plays_with_ranges_and_survives_a_resta
         json!({"end_ns": end_ns}),
         json!({"start_ns": end_ns, "end_ns": start_ns}),
         json!({"start_ns": start_ns, "end_ns": end_ns, "seconds": 3}),
+        json!({"start_ns": 0, "end_ns": 9_000_000_000_000_000_000_i64}),
+        json!({"start_ns": i64::MIN, "end_ns": i64::MAX}),
+        json!({"start_ns": end_ns, "end_ns": end_ns + 700_000_000_000_i64}),
     ] {
         let r = api.post(save, bad.clone()).send().await.unwrap();
         assert_eq!(r.status(), 422, "{bad}");

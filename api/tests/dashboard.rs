@@ -9,6 +9,13 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Whether `/ui/session` says this cookie is signed in.
+async fn signed_in(daemon: &Daemon, cookie: &str) -> bool {
+    let r = raw().get(daemon.url("/ui/session")).header(COOKIE, cookie).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<serde_json::Value>().await.unwrap()["signed_in"].as_bool().unwrap()
+}
+
 /// A client that shows redirects instead of following them.
 fn raw() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -19,8 +26,14 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn spend(daemon: &Daemon, path: &str) -> reqwest::Response {
-    raw().get(daemon.url(path)).send().await.unwrap()
+/// What the page does with a code: POST it to `/ui/login`.
+async fn spend(daemon: &Daemon, code: &str) -> reqwest::Response {
+    raw().post(daemon.url("/ui/login")).json(&serde_json::json!({ "code": code })).send().await.unwrap()
+}
+
+/// The code in a link `…/ui/login?code=…`.
+fn code_of(link: &str) -> &str {
+    link.split("code=").nth(1).unwrap().split_whitespace().next().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,22 +48,33 @@ async fn a_one_time_code_buys_a_session_cookie_that_needs_csrf_to_change_anythin
     let path = code["path"].as_str().unwrap().to_owned();
     assert!(!path.contains(&daemon.token()));
     assert_eq!(code["expires_in_s"], 120);
+    let code = code["code"].as_str().unwrap().to_owned();
+    assert_eq!(path, format!("/ui/login?code={code}"));
 
-    // Spent once: a cookie, and the browser is sent on without the code.
-    let r = spend(&daemon, &path).await;
+    // Opening the link spends nothing (a link scanner may GET it): it sends
+    // the browser to the page, the code in the fragment, which servers never see.
+    let r = http.get(daemon.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()[LOCATION], "/ui/");
+    assert_eq!(r.headers()[LOCATION].to_str().unwrap(), format!("/ui/#/login?code={code}"));
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    // The page spends it once: a cookie.
+    let r = spend(&daemon, &code).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(set.starts_with(&format!("clipshot_session_{}=", daemon.port)), "{set}");
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
     assert!(!set.contains(&daemon.token()));
     let cookie = cookie_pair(&set);
-    // Spent twice: nothing, and the login form says why.
-    let r = spend(&daemon, &path).await;
-    assert_eq!(r.headers()[LOCATION], "/ui/#/login?expired");
+    // Spent twice: nothing, and a problem that says why.
+    let r = spend(&daemon, &code).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get(SET_COOKIE).is_none());
-    assert!(spend(&daemon, "/ui/login?code=0123").await.headers().get(SET_COOKIE).is_none());
+    assert!(r.text().await.unwrap().contains("used already or has expired"));
+    assert_eq!(spend(&daemon, "0123").await.status(), StatusCode::UNAUTHORIZED);
+    let both = serde_json::json!({ "code": code, "token": daemon.token() });
+    let r = http.post(daemon.url("/ui/login")).json(&both).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // The cookie reads the API…
     let with_cookie = |req: reqwest::RequestBuilder| req.header(COOKIE, &cookie);
@@ -85,9 +109,13 @@ async fn a_one_time_code_buys_a_session_cookie_that_needs_csrf_to_change_anythin
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // A session cannot mint codes for other browsers; only the token can.
-    let r = with_cookie(http.post(daemon.url("/api/v1/ui/codes"))).header("x-csrf-token", &csrf).send().await.unwrap();
+    // A session cannot mint codes for other browsers; only the token can
+    // (another kind of Authorization header beside the cookie changes nothing).
+    let codes = daemon.url("/api/v1/ui/codes");
+    let r = with_cookie(http.post(&codes)).header("x-csrf-token", &csrf).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = with_cookie(http.post(&codes)).header("x-csrf-token", &csrf).header("authorization", "Basic eDp4");
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::FORBIDDEN);
     // A cookie signed by another daemon's token is nobody.
     let forged = format!("clipshot_session_{}=00.{}", daemon.port, "0".repeat(64));
     let r = http.get(daemon.url("/api/v1/pipelines")).header(COOKIE, forged).send().await.unwrap();
@@ -98,16 +126,22 @@ async fn a_one_time_code_buys_a_session_cookie_that_needs_csrf_to_change_anythin
     let mut daemon = daemon;
     let old_port = daemon.port;
     daemon.restart();
-    let r = http.get(daemon.url("/ui/session")).header(COOKIE, &cookie).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(!signed_in(&daemon, &cookie).await);
     let renamed =
         cookie.replacen(&format!("clipshot_session_{old_port}="), &format!("clipshot_session_{}=", daemon.port), 1);
-    let r = http.get(daemon.url("/ui/session")).header(COOKIE, renamed).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert!(signed_in(&daemon, &renamed).await);
 
-    // Logging out clears it.
-    let r = http.post(daemon.url("/ui/logout")).send().await.unwrap();
+    // Signing out clears the cookie and revokes the session: a copy of the
+    // cookie is refused too, also after the next restart.
+    let r = http.post(daemon.url("/ui/logout")).header(COOKIE, &renamed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(r.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    let r = http.get(daemon.url("/api/v1/pipelines")).header(COOKIE, &renamed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let port = daemon.port;
+    daemon.restart();
+    let renamed = renamed.replacen(&format!("_{port}="), &format!("_{}=", daemon.port), 1);
+    assert!(!signed_in(&daemon, &renamed).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,22 +165,20 @@ async fn the_login_form_takes_the_token_in_a_body_and_the_banner_links_in() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    // The banner's link signs in once, and the banner never shows the token.
+    // Standard output is a pipe here (a service manager's log, say): the
+    // banner links the dashboard with no code in it, and never the token.
     let banner = daemon.banner();
     assert!(!banner.contains(&daemon.token()), "{banner}");
-    let prefix = format!("dashboard: http://127.0.0.1:{}", daemon.port);
-    let line = banner.lines().find(|l| l.contains(&prefix)).unwrap_or_else(|| panic!("no dashboard line: {banner}"));
-    let path = line.split(&prefix).nth(1).unwrap().split_whitespace().next().unwrap();
-    assert!(spend(&daemon, path).await.headers().get(SET_COOKIE).is_some());
-    assert!(spend(&daemon, path).await.headers().get(SET_COOKIE).is_none());
+    let line = format!("dashboard: http://127.0.0.1:{}/ui/ (sign in with: clipshot open)", daemon.port);
+    assert!(banner.contains(&line), "{banner}");
+    assert!(!banner.contains("code="), "{banner}");
 
     // So does `clipshot open --print`'s.
     let out = clipshot(daemon.data_dir.path(), &["--port", &daemon.port.to_string(), "open", "--print"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(link.starts_with(&daemon.url("/ui/login?code=")) && !link.contains(&daemon.token()), "{link}");
-    let r = http.get(&link).send().await.unwrap();
-    assert!(r.headers().get(SET_COOKIE).is_some());
+    assert!(spend(&daemon, code_of(&link)).await.headers().get(SET_COOKIE).is_some());
     // Without a daemon, a readable error and a non-zero exit.
     let out = clipshot(daemon.data_dir.path(), &["--port", "1", "open", "--print"]);
     assert!(!out.status.success());
@@ -187,7 +219,7 @@ async fn browsers_get_the_page_other_clients_the_json_root() {
     let r = http.get(daemon.url("/ui/")).header("host", "evil.test").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Without a session, the page learns it must sign in.
-    assert_eq!(http.get(daemon.url("/ui/session")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert!(!signed_in(&daemon, "").await);
 }
 
 /// The browser test's tools: Node with the dashboard's packages, and Chromium.
@@ -217,6 +249,14 @@ fn the_dashboard_in_headless_chromium() {
     let daemon = Daemon::start(&[]);
     // The browser saves a 4-second clip: let the ring hold that first.
     tokio::runtime::Runtime::new().unwrap().block_on(daemon.wait_for_ring(5.0));
+    // A plugin for the Plugins page to list.
+    let plugin = daemon.data_dir.path().join("plugins/kill-feed");
+    std::fs::create_dir_all(&plugin).unwrap();
+    let manifest = serde_json::json!({
+        "id": "kill-feed", "name": "Kill feed", "version": "0.3.1", "type": "detector", "category": "fps",
+        "description": { "en": "Reads kill feeds" },
+    });
+    std::fs::write(plugin.join("manifest.json"), manifest.to_string()).unwrap();
     let out = clipshot(daemon.data_dir.path(), &["--port", &daemon.port.to_string(), "open", "--print"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -239,4 +279,61 @@ fn the_dashboard_in_headless_chromium() {
     for page in ["login", "pipelines", "clips", "player", "replay", "plugins", "settings"] {
         assert!(shots.join(format!("{page}.png")).is_file(), "no screenshot of {page}");
     }
+}
+
+/// `make run` starts the daemon on a terminal: there the banner carries a
+/// one-time link straight into the dashboard. (`script` gives it one.)
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_banner_links_straight_in() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = format!("{} serve --port 0", common::bin());
+    let spawned = Command::new("script")
+        .args(["-qfec", &serve, "/dev/null"])
+        .env("CLIPSHOT_DATA_DIR", dir.path())
+        .env("CLIPSHOT_PIPELINE", "test-pattern")
+        .env("CLIPSHOT_OBS_WEBSOCKET_PORT", "0")
+        .env_remove("DISPLAY")
+        .env_remove("CLIPSHOT_PORT")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut script) = spawned else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have `script` (util-linux)");
+        eprintln!("skipped: `script` is not installed");
+        return;
+    };
+    let stdout = script.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line.trim_end_matches('\r').to_owned());
+        }
+    });
+    let mut lines = Vec::new();
+    let link = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("banner: {lines:?}"));
+        if let Some(rest) = line.trim().strip_prefix("dashboard: ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        lines.push(line);
+    };
+    assert!(link.contains("/ui/login?code="), "{link}");
+    assert!(!link.contains(&std::fs::read_to_string(dir.path().join("api-token")).unwrap()));
+    let base = link.split("/ui/").next().unwrap().to_owned();
+    let r = raw().post(format!("{base}/ui/login")).json(&serde_json::json!({ "code": code_of(&link) })).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.headers().get(SET_COOKIE).is_some());
+    // Closing the terminal (SIGHUP) ends the daemon.
+    let _ = script.kill();
+    let _ = script.wait();
+    for _ in 0..100 {
+        if raw().get(format!("{base}/health")).send().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the daemon outlived its terminal");
 }

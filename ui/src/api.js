@@ -15,6 +15,19 @@ export class ApiError extends Error {
 
 let csrf = { header: 'x-csrf-token', token: '' };
 
+async function send(/** @type {string} */ method, /** @type {string} */ path, /** @type {unknown} */ body) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers[csrf.header] = csrf.token;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 /** @param {SessionInfo} session */
 export function useSession(session) {
   csrf = { header: session.csrf_header, token: session.csrf_token };
@@ -27,16 +40,16 @@ export function useSession(session) {
  * @returns {Promise<any>}
  */
 export async function call(method, path, body) {
-  /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET') headers[csrf.header] = csrf.token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response = await send(method, path, body);
+  // Signing in again (another tab, `clipshot open`) replaces the cookie and
+  // with it the CSRF token: fetch the new one and try once more.
+  if (response.status === 403 && method !== 'GET') {
+    const fresh = await session().catch(() => null);
+    if (fresh && fresh.csrf_token !== csrf.token) {
+      useSession(fresh);
+      response = await send(method, path, body);
+    }
+  }
   if (response.status === 204) return null;
   const type = response.headers.get('content-type') ?? '';
   const data = type.includes('json') ? await response.json() : await response.text();
@@ -60,20 +73,24 @@ export const del = (path) => call('DELETE', path);
 /** `GET /ui/session`: the CSRF token while the cookie is valid, null otherwise. @returns {Promise<SessionInfo | null>} */
 export async function session() {
   const r = await fetch('/ui/session', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-  return r.ok ? r.json() : null;
+  if (!r.ok) throw new Error(`GET /ui/session: ${r.status}`);
+  /** @type {SessionInfo} */
+  const info = await r.json();
+  return info.signed_in ? info : null;
 }
 
-/** The login form: the pasted token buys a cookie. @param {string} token */
-export async function login(token) {
+/** Signs in with a one-time code or the typed token: the answer sets the cookie. @param {{ code: string } | { token: string }} proof */
+export async function login(proof) {
   const r = await fetch('/ui/login', {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ token }),
+    body: JSON.stringify(proof),
   });
   if (!r.ok) throw new ApiError(r.status, await r.json());
 }
 
+/** Signs this session out on the daemon (a copy of the cookie stops working too). */
 export async function logout() {
   await fetch('/ui/logout', { method: 'POST', credentials: 'same-origin' });
 }

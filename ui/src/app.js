@@ -1,7 +1,7 @@
 // @ts-check
 // The dashboard's entry: the session, the router (`#/page/arg`), and the
 // event stream every page listens to.
-import { session, useSession } from './api.js';
+import { logout, session, useSession } from './api.js';
 import { h, replace } from './dom.js';
 import * as login from './pages/login.js';
 import * as pipelines from './pages/pipelines.js';
@@ -44,7 +44,13 @@ function connect() {
   stream = new EventSource(`/api/v1/system/events?types=${TYPES.join(',')}`);
   const live = document.getElementById('live');
   stream.onopen = () => live && ((live.textContent = 'live'), live.classList.add('on'));
-  stream.onerror = () => live && ((live.textContent = 'reconnecting'), live.classList.remove('on'));
+  // EventSource retries by itself, except after an answer such as 401.
+  stream.onerror = () => {
+    if (!live) return;
+    live.classList.remove('on');
+    live.textContent = stream?.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting';
+    if (stream?.readyState === EventSource.CLOSED) session().then((s) => s || signedOut()).catch(() => {});
+  };
   for (const type of TYPES) {
     stream.addEventListener(type, (e) => {
       const data = JSON.parse(/** @type {MessageEvent} */ (e).data);
@@ -55,19 +61,33 @@ function connect() {
 
 /** @type {(() => void) | void} */
 let cleanup;
+/** Counts navigations: a slow one that a newer one overtook draws nothing. */
+let navigation = 0;
 
 async function route() {
+  const mine = ++navigation;
   if (typeof cleanup === 'function') cleanup();
   cleanup = undefined;
   const main = /** @type {HTMLElement} */ (document.getElementById('main'));
-  const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('?')[0].split('/');
+  const [path, search = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name, ...rest] = path.split('/');
   const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
   if (name === 'login') {
     nav.hidden = true;
-    cleanup = login.render(main, location.hash.includes('expired'));
+    stream?.close();
+    stream = null;
+    login.render(main, new URLSearchParams(search));
     return;
   }
-  const info = await session();
+  /** @type {SessionInfo | null} */
+  let info;
+  try {
+    info = await session();
+  } catch {
+    replace(main, h('p', { class: 'bad' }, 'Cannot reach the ClipShot daemon. Is it running?'));
+    return;
+  }
+  if (mine !== navigation) return;
   if (!info) {
     location.replace('#/login');
     return;
@@ -81,15 +101,27 @@ async function route() {
   replace(main);
   const root = h('section', { class: `page page-${page}` });
   main.append(root);
-  const arg = rest.length ? decodeURIComponent(rest.join('/')) : undefined;
+  let arg;
+  try {
+    arg = rest.length ? decodeURIComponent(rest.join('/')) : undefined;
+  } catch {
+    arg = undefined;
+  }
   cleanup = pages[page](root, arg, events);
+}
+
+function signedOut() {
+  stream?.close();
+  stream = null;
+  if (!location.hash.startsWith('#/login')) location.replace('#/login');
 }
 
 window.addEventListener('hashchange', route);
 // A session that ends (the token changed, the cookie was cleared) sends the page to the login form.
-window.addEventListener('clipshot:unauthorized', () => {
-  stream?.close();
-  stream = null;
-  if (!location.hash.startsWith('#/login')) location.replace('#/login');
+window.addEventListener('clipshot:unauthorized', signedOut);
+document.getElementById('sign-out')?.addEventListener('click', async () => {
+  await logout();
+  signedOut();
+  location.replace('#/login?signed-out');
 });
 route();

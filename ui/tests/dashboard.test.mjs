@@ -55,7 +55,9 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
   await t.test('the one-time link signs in with a strict, HttpOnly cookie and leaves the address bar', async () => {
     await page.goto(link);
     await page.waitForSelector('#nav:not([hidden])');
+    await page.waitForFunction(() => location.hash === '#/pipelines');
     assert.equal(new URL(page.url()).search, '', 'the code is gone from the URL');
+    assert.ok(!page.url().includes('code='), page.url());
     const cookies = await context.cookies(base);
     const session = cookies.find((c) => c.name.startsWith('clipshot_session_'));
     assert.ok(session, `a session cookie: ${JSON.stringify(cookies)}`);
@@ -68,6 +70,7 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
     await again.goto(link);
     await again.waitForSelector('form.login');
     assert.match(await again.textContent('main'), /used already or has expired/);
+    assert.equal((await other.cookies(base)).length, 0);
     await shot(again, 'login');
     await other.close();
   });
@@ -153,8 +156,10 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
       });
       assert.equal(r.status, 201);
     }
+    // The grid is open already (the last step ended there): load it afresh.
     await page.goto(`${base}/ui/#/clips`);
-    await page.waitForFunction(() => document.querySelectorAll('[data-clip]').length >= 24);
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('[data-clip]').length === 24);
     const total = 26; // the clip saved with the button, and these 25
     await page.locator('.sentinel').scrollIntoViewIfNeeded();
     await page.waitForFunction((n) => document.querySelectorAll('[data-clip]').length === n, total);
@@ -219,7 +224,9 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
 
   await t.test('plugins and settings pages; a bad setting is explained beside its field', async () => {
     await page.goto(`${base}/ui/#/plugins`);
-    await page.waitForSelector('.page-plugins >> text=/No plugins installed|Plugin/');
+    const row = page.locator('[data-plugin="kill-feed"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /Kill feed.*0\.3\.1.*detector · fps.*discovered.*Reads kill feeds/);
     await shot(page, 'plugins');
     await page.goto(`${base}/ui/#/settings`);
     await page.waitForSelector('#cfg-clip_seconds');
@@ -242,5 +249,15 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
     assert.ok(urls.length > 20, `the requests were seen (${urls.length})`);
     const stored = await page.evaluate(() => document.documentElement.outerHTML + JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie);
     assert.ok(!stored.includes(token), 'the page holds no token (the cookie is HttpOnly)');
+  });
+
+  await t.test('signing out ends the session', async () => {
+    await page.goto(`${base}/ui/#/pipelines`);
+    await page.click('#sign-out');
+    await page.waitForSelector('form.login >> text=Signed out.');
+    await page.goto(`${base}/ui/#/clips`);
+    await page.waitForSelector('form.login');
+    const r = await page.evaluate(() => fetch('/api/v1/clips').then((x) => x.status));
+    assert.equal(r, 401);
   });
 });

@@ -106,7 +106,8 @@ interface ClipMetadata {
   clip_id: string;
   markers: StoredMarker[];
   score: number | null;
-  /** Present on clips a highlight detector scored. */
+  /** Not served yet: the highlight detector will add it to the clips it
+   * scores. The player draws it when present and hides the plot otherwise. */
   score_timeline?: ScorePoint[] | null;
 }
 
@@ -118,7 +119,7 @@ interface RingMarker {
 
 interface ReplayStatus {
   pipeline: string;
-  stats: { seconds: number; bytes: number; keyframes: number };
+  stats: { seconds: number; bytes: number; keyframes: number; first_pts_ns: number | null; last_pts_ns: number | null };
   max_seconds: number;
   max_bytes: number;
   now_ns: number | null;
@@ -130,7 +131,7 @@ interface PluginSummary {
   id: string;
   name: string;
   version: string;
-  kind: string | null;
+  type: string | null;
   category: string | null;
   description: Record<string, string>;
   state: string;
@@ -141,9 +142,11 @@ interface ConfigView {
   config: Record<string, unknown>;
   token_path: string;
   restart_required: string[];
+  read_only: string[];
 }
 
 interface SessionInfo {
+  signed_in: boolean;
   csrf_token: string;
   csrf_header: string;
   version: string;

@@ -20,6 +20,9 @@ pub struct ConfigView {
     pub token_path: String,
     /// Keys changed by the last PATCH that take effect at the next start.
     pub restart_required: Vec<String>,
+    /// Keys only the file, the environment or flags may change (a PATCH
+    /// naming one is refused).
+    pub read_only: Vec<&'static str>,
 }
 
 /// What a secret setting reads as; sent back unchanged, it changes nothing.
@@ -30,7 +33,12 @@ fn view(mut config: Config, restart_required: Vec<String>) -> ConfigView {
     if config.obs_websocket_password.is_some() {
         config.obs_websocket_password = Some(REDACTED.into());
     }
-    ConfigView { token_path: config.token_path().display().to_string(), config, restart_required }
+    ConfigView {
+        token_path: config.token_path().display().to_string(),
+        config,
+        restart_required,
+        read_only: crate::config::NOT_PATCHABLE.to_vec(),
+    }
 }
 
 /// The configuration in effect.

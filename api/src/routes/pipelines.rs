@@ -316,8 +316,15 @@ pub async fn save(
                     "is for a span of its own: leave out `seconds`, `post_seconds` and `marker`",
                 ));
             }
-            if end_ns <= start_ns {
-                return Err(bad("end_ns", "must be after `start_ns`"));
+            // The same bounds as `seconds` and `post_seconds`: a span is at
+            // most an hour, and ends at most 600 s from now (the save waits).
+            match end_ns.checked_sub(start_ns) {
+                Some(len) if len > 0 && len <= 3_600_000_000_000 => {}
+                _ => return Err(bad("end_ns", "must be after `start_ns`, by at most 3600 s")),
+            }
+            let now = p.now_ns(None).unwrap_or(0);
+            if end_ns > now.saturating_add(600_000_000_000) {
+                return Err(bad("end_ns", "may be at most 600 s after now (`now_ns` of `GET …/replay`)"));
             }
             SaveSpan::Range(clipshot_replay::Span { start_ns, end_ns })
         }

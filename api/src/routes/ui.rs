@@ -1,14 +1,14 @@
 //! The dashboard: its files (built into the binary from `ui/src`), the
-//! login that turns a one-time code or the pasted token into a session
-//! cookie, and the route that issues codes.
+//! login that turns a one-time code or the typed token into a session
+//! cookie, sign-out, and the route that issues codes.
 
 use super::AppState;
 use crate::problem::{ApiJson, Problem};
-use crate::security::forbidden;
+use crate::security::{AuthBy, forbidden};
 use crate::session::{CODE_TTL, CSRF_HEADER};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -61,67 +61,90 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// `GET /ui/login?code=…`: spends a one-time code for a session cookie and
-/// sends the browser on to the dashboard, so the code leaves the address bar.
-/// A spent or expired code lands on the page's login form.
-pub async fn login_with_code(State(state): State<AppState>, Query(q): Query<CodeQuery>) -> Response {
-    let sessions = &state.guard.sessions;
-    if q.code.as_deref().is_some_and(|c| sessions.redeem(c)) {
-        let mut r = Redirect::to("/ui/").into_response();
-        r.headers_mut().insert(header::SET_COOKIE, sessions.new_cookie());
-        return no_store(r);
-    }
-    no_store(Redirect::to("/ui/#/login?expired").into_response())
+/// `GET /ui/login?code=…`, the link `clipshot open` hands out: sends the
+/// browser to the page, which spends the code with a POST. A GET never
+/// spends it, so a link scanner or a preview fetch cannot.
+pub async fn login_page(Query(q): Query<CodeQuery>) -> Response {
+    let to = match q.code.filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(code) => format!("/ui/#/login?code={code}"),
+        None => "/ui/#/login".to_owned(),
+    };
+    no_store(Redirect::to(&to).into_response())
 }
 
+/// How the login form proves itself: a one-time code, or the token typed in.
 #[derive(Debug, Deserialize)]
-pub struct TokenLogin {
-    token: String,
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    code: Option<String>,
+    token: Option<String>,
 }
 
-/// `POST /ui/login` with `{"token": …}`: the login form, for a browser that
-/// has no code (the token is typed or pasted, never put in a URL).
-pub async fn login_with_token(State(state): State<AppState>, ApiJson(body): ApiJson<TokenLogin>) -> Response {
-    let given = body.token.trim().as_bytes();
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(given, state.guard.token.as_bytes())) {
-        return Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "that is not this daemon's token")
-            .into_response();
+/// `POST /ui/login` with `{"code": …}` or `{"token": …}`: a session cookie
+/// (204), or 401. The token only ever travels in this body, never in a URL.
+pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Response {
+    let guard = &state.guard;
+    let ok = match (&body.code, &body.token) {
+        (Some(code), None) => guard.sessions.redeem(code.trim()),
+        (None, Some(token)) => {
+            bool::from(subtle::ConstantTimeEq::ct_eq(token.trim().as_bytes(), guard.token.as_bytes()))
+        }
+        _ => return Problem::bad_request("send `code` or `token`").into_response(),
+    };
+    if !ok {
+        let detail = if body.code.is_some() {
+            "that link was used already or has expired; run `clipshot open` for a new one"
+        } else {
+            "that is not this daemon's token"
+        };
+        return Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(header::SET_COOKIE, state.guard.sessions.new_cookie());
+    r.headers_mut().insert(header::SET_COOKIE, guard.sessions.new_cookie());
     no_store(r)
 }
 
-/// `POST /ui/logout`: forgets the cookie in this browser.
-pub async fn logout(State(state): State<AppState>) -> Response {
+/// Where signed-out sessions are kept between runs.
+pub const REVOKED_KEY: &str = "ui_revoked_sessions";
+
+/// `POST /ui/logout`: signs this session out for good (a copy of the cookie
+/// stops working too) and clears the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let sessions = &state.guard.sessions;
+    if let Some(session) = sessions.from_headers(&headers) {
+        sessions.revoke(&session);
+        state.store.set_setting(REVOKED_KEY, &serde_json::json!(sessions.revoked())).await?;
+    }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(header::SET_COOKIE, state.guard.sessions.clear_cookie());
-    r
+    r.headers_mut().insert(header::SET_COOKIE, sessions.clear_cookie());
+    Ok(r)
 }
 
 /// What the page needs to talk to the API.
 #[derive(Debug, Serialize)]
 pub struct SessionInfo {
+    signed_in: bool,
     /// Send as `X-CSRF-Token` on every request that changes something.
-    csrf_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
     csrf_header: &'static str,
     version: &'static str,
 }
 
-/// `GET /ui/session`: 200 with the CSRF token while the cookie is valid, 401 otherwise.
+/// `GET /ui/session`: whether this browser is signed in and, if so, its CSRF
+/// token. Always 200: the page asks before every view, and a browser logs
+/// every 401 as an error.
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.guard.sessions.from_headers(&headers) {
-        Some(session) => no_store(
-            Json(SessionInfo {
-                csrf_token: state.guard.sessions.csrf_token(&session),
-                csrf_header: CSRF_HEADER,
-                version: env!("CARGO_PKG_VERSION"),
-            })
-            .into_response(),
-        ),
-        None => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "no dashboard session; run `clipshot open`")
-            .into_response(),
-    }
+    let session = state.guard.sessions.from_headers(&headers);
+    no_store(
+        Json(SessionInfo {
+            signed_in: session.is_some(),
+            csrf_token: session.map(|s| state.guard.sessions.csrf_token(&s)),
+            csrf_header: CSRF_HEADER,
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .into_response(),
+    )
 }
 
 /// A one-time link into the dashboard.
@@ -135,21 +158,18 @@ pub struct LoginCode {
 }
 
 /// Issues a one-time code that opens a dashboard session in a browser
-/// (what `clipshot open` does). Only a caller that holds the token gets one.
+/// (what `clipshot open` does): open `path`; the page spends the code. Only
+/// a caller that holds the token gets one.
 #[utoipa::path(post, path = "/api/v1/ui/codes", tag = "system",
     responses((status = 201, body = LoginCode), (status = 401, body = Problem, content_type = "application/problem+json")))]
-pub async fn issue_code(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    // A cookie session must not mint codes for other browsers: the token only.
-    if state.guard.sessions.from_headers(&headers).is_some() && !has_token_header(&headers) {
+pub async fn issue_code(State(state): State<AppState>, Extension(by): Extension<AuthBy>) -> Response {
+    // A dashboard session must not mint codes for other browsers.
+    if by != AuthBy::Token {
         return forbidden("codes are issued to holders of the token, not to dashboard sessions");
     }
     let code = state.guard.sessions.issue_code(CODE_TTL);
     let body = LoginCode { path: format!("/ui/login?code={code}"), code, expires_in_s: CODE_TTL.as_secs() };
     no_store((StatusCode::CREATED, Json(body)).into_response())
-}
-
-fn has_token_header(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-api-key")
 }
 
 /// Whether a request to `/` comes from a browser that wants a page.

@@ -36,6 +36,7 @@ export function render(root, _arg, events) {
   let cursor;
   let loading = false;
   let generation = 0;
+  let stopped = false;
 
   function params() {
     return {
@@ -52,6 +53,7 @@ export function render(root, _arg, events) {
     if (loading || cursor === null) return;
     loading = true;
     const mine = generation;
+    status.className = 'muted';
     try {
       /** @type {ClipPage} */
       const page = await get(`/api/v1/clips${query({ ...params(), limit: 24, cursor })}`);
@@ -63,7 +65,8 @@ export function render(root, _arg, events) {
       status.textContent = `Cannot load clips: ${e instanceof Error ? e.message : e}`;
       status.className = 'bad';
     } finally {
-      loading = false;
+      // A reload started meanwhile owns `loading` now.
+      if (mine === generation) loading = false;
     }
     // A short first page leaves the sentinel in view: keep filling.
     if (mine === generation && cursor && sentinel.getBoundingClientRect().top < innerHeight) more();
@@ -136,17 +139,36 @@ export function render(root, _arg, events) {
 
   // A saved clip shows up without a reload. The event comes as the file is
   // renamed into place; its row may land a moment later, so look a few times.
+  // One look at a time: a burst of saves is caught by the look under way or the next.
+  let looking = false;
+  let again = false;
   /** @param {Event} e */
   const onSaved = async (e) => {
-    const saved = /** @type {CustomEvent} */ (e).detail;
+    if (looking) {
+      again = true;
+      return;
+    }
+    looking = true;
+    try {
+      await lookFor(/** @type {CustomEvent} */ (e).detail);
+      while (again && !stopped) {
+        again = false;
+        await lookFor(null);
+      }
+    } finally {
+      looking = false;
+    }
+  };
+  /** @param {{ path: string, pipeline: string, trigger: string } | null} saved */
+  const lookFor = async (saved) => {
     const newestFirst = filters.sort.value === '-created_at';
-    for (let attempt = 0; attempt < 10 && newestFirst; attempt++) {
+    for (let attempt = 0; attempt < 10 && newestFirst && !stopped; attempt++) {
       /** @type {ClipPage} */
-      const page = await get(`/api/v1/clips${query({ ...params(), limit: 10 })}`).catch(() => ({ items: [], next_cursor: null }));
+      const page = await get(`/api/v1/clips${query({ ...params(), limit: 50 })}`).catch(() => ({ items: [], next_cursor: null }));
       const fresh = page.items.filter((c) => !grid.querySelector(`[data-clip="${CSS.escape(c.id)}"]`));
       for (const clip of fresh.reverse()) grid.prepend(card(clip));
       if (fresh.length && cursor === null) status.textContent = `${grid.children.length} clip(s)`;
-      if (page.items.some((c) => c.path === saved.path) || !matches(saved)) break;
+      if (!saved || page.items.some((c) => c.path === saved.path) || !matches(saved)) break;
       await new Promise((r) => setTimeout(r, 300));
     }
     if (!newestFirst) status.textContent = 'New clips saved: sort by newest to see them.';
@@ -165,6 +187,7 @@ export function render(root, _arg, events) {
   more();
 
   return () => {
+    stopped = true;
     observer.disconnect();
     events.removeEventListener('clip.saved', onSaved);
   };

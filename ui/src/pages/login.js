@@ -1,11 +1,21 @@
 // @ts-check
-// Shown when the browser has no session: the way in is `clipshot open`; the
-// form takes the token pasted by hand (sent in a request body, never a URL).
+// Signing in. `clipshot open` sends the browser here with a one-time code in
+// the address's fragment (never sent to a server, so never in a log); the
+// page spends it with a POST and drops it from the address bar. Without a
+// code, the form takes the token typed or pasted in (a request body).
 import { login } from '../api.js';
 import { h } from '../dom.js';
 
-/** @param {HTMLElement} root @param {boolean} expired */
-export function render(root, expired) {
+/** @param {HTMLElement} root @param {URLSearchParams} params */
+export function render(root, params) {
+  const code = params.get('code');
+  if (code) {
+    root.replaceChildren(h('p', { class: 'muted' }, 'Signing in…'));
+    login({ code })
+      .then(() => location.replace('#/pipelines'))
+      .catch(() => location.replace('#/login?expired'));
+    return;
+  }
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', placeholder: 'API token', required: true });
   const error = h('p', { class: 'field-error', role: 'alert' });
   const form = h('form', {
@@ -13,16 +23,17 @@ export function render(root, expired) {
     onsubmit: async (/** @type {SubmitEvent} */ e) => {
       e.preventDefault();
       try {
-        await login(input.value);
+        await login({ token: input.value });
         input.value = '';
-        location.hash = '#/pipelines';
+        location.replace('#/pipelines');
       } catch (err) {
         error.textContent = err instanceof Error ? err.message : String(err);
       }
     },
   },
     h('h1', null, 'Sign in to ClipShot'),
-    expired ? h('p', { class: 'warn' }, 'That link was used already or has expired.') : null,
+    params.has('expired') ? h('p', { class: 'warn' }, 'That link was used already or has expired.') : null,
+    params.has('signed-out') ? h('p', { class: 'muted' }, 'Signed out.') : null,
     h('p', null, 'Run ', h('code', null, 'clipshot open'), ' on this computer: it opens the dashboard signed in.'),
     h('p', { class: 'muted' }, 'Or paste the token from the file ', h('code', null, 'api-token'), ' in the data folder:'),
     input,

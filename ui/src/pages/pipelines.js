@@ -30,14 +30,22 @@ export function render(root, _arg, events) {
     await refresh();
   }
 
+  // One refresh at a time: a slow daemon is never sent a queue of them.
+  let refreshing = false;
   async function refresh() {
-    await Promise.all([...updaters].map(async ([id, update]) => {
-      try {
-        update(await get(`/api/v1/pipelines/${encodeURIComponent(id)}/stats`));
-      } catch {
-        update(null);
-      }
-    }));
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      await Promise.all([...updaters].map(async ([id, update]) => {
+        try {
+          update(await get(`/api/v1/pipelines/${encodeURIComponent(id)}/stats`));
+        } catch {
+          update(null);
+        }
+      }));
+    } finally {
+      refreshing = false;
+    }
   }
 
   /** @param {PipelineSummary} p */
@@ -154,7 +162,13 @@ export function render(root, _arg, events) {
   }
 
   const timer = setInterval(() => { if (!stopped) refresh(); }, 1000);
-  const onState = () => { if (!stopped) refresh(); };
+  /** A pipeline created elsewhere (the API, another tab) joins the page. @param {Event} e */
+  const onState = (e) => {
+    if (stopped) return;
+    const id = /** @type {CustomEvent} */ (e).detail?.pipeline;
+    if (id && !updaters.has(id)) load().catch(() => {});
+    else refresh();
+  };
   events.addEventListener('pipeline.state', onState);
   events.addEventListener('pipeline.degraded', onState);
   events.addEventListener('pipeline.recovered', onState);

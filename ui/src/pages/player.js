@@ -34,26 +34,36 @@ function show(root, clip, meta, path) {
   );
   video.addEventListener('timeupdate', () => movePlayheads(tracks, video.currentTime, length()));
 
+  /** @param {unknown} e */
+  const fail = (e) => toast(e instanceof Error ? e.message : String(e), 'error');
   const title = h('input', { class: 'title-edit', value: clip.title ?? '', placeholder: when(clip.created_at), 'aria-label': 'Title' });
   title.addEventListener('change', async () => {
     try {
       clip = await patch(path, { title: title.value.trim() || null });
       toast('Renamed');
     } catch (e) {
-      toast(e instanceof Error ? e.message : String(e), 'error');
+      fail(e);
     }
   });
   const favorite = h('button', { class: `star ${clip.favorite ? 'on' : ''}`, 'aria-pressed': String(clip.favorite), title: 'Favourite' }, '★');
   favorite.onclick = async () => {
-    clip = await patch(path, { favorite: !clip.favorite });
-    favorite.classList.toggle('on', clip.favorite);
-    favorite.setAttribute('aria-pressed', String(clip.favorite));
+    try {
+      clip = await patch(path, { favorite: !clip.favorite });
+      favorite.classList.toggle('on', clip.favorite);
+      favorite.setAttribute('aria-pressed', String(clip.favorite));
+    } catch (e) {
+      fail(e);
+    }
   };
   const remove = h('button', { class: 'danger' }, 'Delete');
   remove.onclick = async () => {
     if (!confirm('Delete this clip and its file?')) return;
-    await del(path);
-    location.hash = '#/clips';
+    try {
+      await del(path);
+      location.hash = '#/clips';
+    } catch (e) {
+      fail(e);
+    }
   };
   const fileName = clip.path.split(/[\\/]/).pop() ?? 'clip.mp4';
 

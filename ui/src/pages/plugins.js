@@ -23,7 +23,7 @@ export function render(root) {
       h('tbody', null, list.map((p) => h('tr', { 'data-plugin': p.id },
         h('td', null, h('strong', null, p.name), h('div', { class: 'muted' }, p.id)),
         h('td', null, p.version),
-        h('td', null, [p.kind, p.category].filter(Boolean).join(' · ')),
+        h('td', null, [p.type, p.category].filter(Boolean).join(' · ')),
         h('td', null, h('span', { class: `badge state-${p.state}` }, p.state), p.error ? h('div', { class: 'field-error' }, p.error) : null),
         h('td', null, p.description[lang] ?? p.description.en ?? Object.values(p.description)[0] ?? ''))))));
   }).catch((e) => replace(body, h('p', { class: 'bad' }, `Cannot list plugins: ${e.message}`)));

@@ -24,7 +24,9 @@ export function render(root, arg, events) {
   let dragFrom = null;
   let id = arg;
 
-  const start = () => (ring?.now_ns ?? 0) - (ring?.stats.seconds ?? 0) * 1e9;
+  // From the oldest packet the ring holds to now (which runs a little ahead
+  // of the newest packet, by the encoder's latency).
+  const start = () => ring?.stats.first_pts_ns ?? (ring?.now_ns ?? 0) - (ring?.stats.seconds ?? 0) * 1e9;
   const end = () => ring?.now_ns ?? 0;
   const x = (/** @type {number} */ ns) => ((ns - start()) / Math.max(1, end() - start())) * W;
   const ns = (/** @type {number} */ clientX) => {
@@ -77,6 +79,13 @@ export function render(root, arg, events) {
     draw();
   });
   svg.addEventListener('pointerup', () => { dragFrom = null; describe(); });
+  svg.addEventListener('pointercancel', () => { dragFrom = null; clearSelection(); draw(); });
+
+  function clearSelection() {
+    span = null;
+    selection.textContent = 'Drag across the timeline to choose a span.';
+    saveButton.disabled = true;
+  }
 
   saveButton.onclick = async () => {
     if (!span || !id) return;
@@ -87,8 +96,8 @@ export function render(root, arg, events) {
         start_ns: Math.round(Math.min(span.a, span.b)), end_ns: Math.round(Math.max(span.a, span.b)),
       });
       toast(`Saved ${clip.duration_s.toFixed(1)} s`, 'info', h('a', { href: `#/clip/${encodeURIComponent(clip.id)}` }, ' Play'));
-      span = null;
-      selection.textContent = 'Drag across the timeline to choose a span.';
+      clearSelection();
+      draw();
     } catch (e) {
       toast(`Save failed: ${e instanceof Error ? e.message : e}`, 'error');
     } finally {
@@ -101,7 +110,7 @@ export function render(root, arg, events) {
     try {
       ring = await get(`/api/v1/pipelines/${encodeURIComponent(id)}/replay`);
       // Keep a choice that has scrolled out of the ring from pointing at nothing.
-      if (span && Math.max(span.a, span.b) < start()) span = null;
+      if (span && Math.max(span.a, span.b) < start()) clearSelection();
       draw();
     } catch (e) {
       info.textContent = `No replay ring here: ${e instanceof Error ? e.message : e}`;
@@ -115,7 +124,7 @@ export function render(root, arg, events) {
     const mark = h('button', { onclick: () => id && post(`/api/v1/pipelines/${encodeURIComponent(id)}/markers`).then(refresh).catch((e) => toast(e.message, 'error')) }, 'Add marker now');
     replace(head, pick, mark);
     refresh();
-  });
+  }).catch((e) => { info.textContent = `Cannot list the pipelines: ${e.message}`; });
   const timer = setInterval(() => { if (dragFrom == null) refresh(); }, 1000);
   events.addEventListener('marker.added', refresh);
   return () => {
