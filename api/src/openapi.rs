@@ -23,6 +23,7 @@ use utoipa::openapi::security::{
         (name = "clips", description = "Saved clips, their files and thumbnails"),
         (name = "metadata", description = "Technical metadata of clips"),
         (name = "config", description = "The daemon's configuration"),
+        (name = "ai", description = "Models, their sessions on ONNX Runtime, inference and the runtime's health"),
     )
 )]
 #[derive(Debug)]

@@ -33,7 +33,7 @@ const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The `/api/v1` routes and the OpenAPI document describing them.
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{capture, clips, config, metadata, nodes, pipelines, plugins, system};
+    use routes::{ai, capture, clips, config, metadata, nodes, pipelines, plugins, system};
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
@@ -64,6 +64,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(metadata::generate))
         .routes(routes!(config::get, config::patch))
         .routes(routes!(routes::ui::issue_code))
+        .routes(routes!(ai::list))
+        .routes(routes!(ai::get))
+        .routes(routes!(ai::load))
+        .routes(routes!(ai::unload))
+        .routes(routes!(ai::infer))
+        .routes(routes!(ai::health))
         .split_for_parts();
     // Public routes, documented alongside.
     let (_, public) = OpenApiRouter::<AppState>::new()
@@ -126,6 +132,17 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .layer(cors)
         .layer(trace)
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+}
+
+/// The models in `models_dir` and, from a source checkout, the shipped
+/// `models/` (a model in `models_dir` with the same id wins). One intra-op
+/// thread per session on small machines: analysis leaves the cores to
+/// recording.
+fn ai_service(config: &Config) -> clipshot_ai::Ai {
+    let mut dirs = vec![config.models_dir()];
+    dirs.extend(clipshot_ai::service::bundled_models_dir());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    clipshot_ai::Ai::new(dirs, if cores <= 4 { 1 } else { 2 })
 }
 
 /// Every saved clip, whatever triggered it (hotkey, API, highlight), becomes
@@ -215,6 +232,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     }
     let state = AppState {
         engine: Arc::clone(&engine),
+        ai: Arc::new(ai_service(&config)),
         log: crate::routes::LogHandle(log),
         config: shared,
         hotkey: Arc::new(parking_lot::Mutex::new(hotkey)),

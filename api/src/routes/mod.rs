@@ -1,6 +1,7 @@
 //! One module per resource. Each handler carries its `#[utoipa::path]`, so the
 //! OpenAPI document is generated from the same types the handlers use.
 
+pub mod ai;
 pub mod capture;
 pub mod clips;
 pub mod config;
@@ -27,6 +28,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Models and the ONNX Runtime under them.
+    pub ai: Arc<clipshot_ai::Ai>,
     /// Changes the log filter live.
     pub log: LogHandle,
     pub config: SharedConfig,
