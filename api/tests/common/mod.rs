@@ -212,7 +212,9 @@ pub struct Xvfb(std::process::Child, pub String);
 impl Xvfb {
     pub fn start() -> Option<Self> {
         let spawned = std::process::Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+            // `-noreset`: a desktop's X server does not reset when its last client (a
+            // probe) disconnects; Xvfb does by default, and refuses connections meanwhile.
+            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp", "-noreset"])
             .stdout(std::process::Stdio::piped())
             .spawn();
         let mut child = match spawned {

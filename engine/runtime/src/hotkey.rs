@@ -1,8 +1,9 @@
 //! The global hotkey that saves a clip.
 //!
 //! `global-hotkey` talks to X in its own thread and its `register()` returns Ok
-//! even when there is no X server, so the display is probed first; a failed
-//! grab (GNOME binds Alt+F10 itself) is reported, not hidden.
+//! even when that thread could not connect and died, so the display is probed
+//! first and the thread is proved alive after the grab (see [`grab`]); a
+//! failed grab (GNOME binds Alt+F10 itself) is reported, not hidden.
 
 use crate::engine::Engine;
 use clipshot_core::Trigger;
@@ -74,6 +75,30 @@ fn inactive(binding: &str, reason: String) -> HotkeyStatus {
 
 /// Starts listening for `binding` in a thread of its own; each press saves
 /// the configured `clip_seconds` from the default pipeline.
+/// A manager whose X thread holds the grab of `hotkey`.
+///
+/// `register()` answers Ok when the manager's X thread is dead (it could not
+/// connect: a busy X server resets connections now and then, and the thread
+/// only logs that). A live thread refuses a second `register()` of the same
+/// key as already registered, so that second call proves it alive; a dead
+/// one is replaced, a few times, before the hotkey is reported inactive.
+fn grab(hotkey: HotKey) -> Result<GlobalHotKeyManager, String> {
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        let manager = GlobalHotKeyManager::new().map_err(|e| e.to_string())?;
+        manager.register(hotkey).map_err(|e| format!("could not grab the key: {e}"))?;
+        match manager.register(hotkey) {
+            Err(global_hotkey::Error::AlreadyRegistered(_)) => return Ok(manager),
+            Err(e) => return Err(format!("could not grab the key: {e}")),
+            Ok(()) => {
+                tracing::warn!(attempt, "the hotkey's X connection failed; connecting again");
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            }
+        }
+    }
+    Err(format!("could not connect to the X server for the hotkey ({ATTEMPTS} attempts; the log says why)"))
+}
+
 pub fn start(engine: Arc<Engine>, binding: &str) -> Hotkey {
     let off = |status: HotkeyStatus| Hotkey { status, rebind: None, engine: Arc::clone(&engine) };
     if binding.trim().is_empty() {
@@ -95,13 +120,10 @@ pub fn start(engine: Arc<Engine>, binding: &str) -> Hotkey {
     let (rebind_tx, rebind_rx) = mpsc::channel::<Rebind>();
     let thread_engine = Arc::clone(&engine);
     let spawned = std::thread::Builder::new().name("hotkey".into()).spawn(move || {
-        let manager = match GlobalHotKeyManager::new() {
+        let manager = match grab(hotkey) {
             Ok(m) => m,
-            Err(e) => return drop(tx.send(Err(e.to_string()))),
+            Err(e) => return drop(tx.send(Err(e))),
         };
-        if let Err(e) = manager.register(hotkey) {
-            return drop(tx.send(Err(format!("could not grab the key: {e}"))));
-        }
         let _ = tx.send(Ok(()));
         let mut current = hotkey;
         let events = GlobalHotKeyEvent::receiver();
