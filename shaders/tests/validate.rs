@@ -41,11 +41,20 @@ fn preprocess_has_the_entry_point_the_adapter_dispatches() {
 
 #[test]
 fn a_broken_shader_is_caught() {
-    let broken = clipshot_shaders::PREPROCESS.replace("norm.r;", "norm.q;");
+    let broken = clipshot_shaders::PREPROCESS.replace("dst[i] = norm.x;", "dst[i] = norm.q;");
+    assert_ne!(broken, clipshot_shaders::PREPROCESS, "the test must break something");
     let module = naga::front::wgsl::parse_str(&broken);
     let invalid = match module {
         Err(_) => true,
         Ok(m) => Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m).is_err(),
     };
     assert!(invalid);
+}
+
+#[test]
+fn motion_has_the_entry_point_the_adapter_dispatches() {
+    let module = validate("motion.wgsl", clipshot_shaders::MOTION);
+    let entry = module.entry_points.iter().find(|e| e.name == "main").expect("entry point `main`");
+    assert_eq!(entry.stage, naga::ShaderStage::Compute);
+    assert_eq!(entry.workgroup_size, [256, 1, 1]);
 }
