@@ -15,6 +15,9 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   gstreamer1.0-pipewire
+  # Vulkan for the analysis branch's GPU preprocessing; Mesa's lavapipe is
+  # the adapter where there is no GPU (a vendor driver wins where there is).
+  libvulkan1 mesa-vulkan-drivers
 )
 if ((want_test)); then
   packages+=(gstreamer1.0-plugins-base-apps ffmpeg xvfb xdotool x11-utils pulseaudio pulseaudio-utils chromium)

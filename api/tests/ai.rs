@@ -98,6 +98,15 @@ async fn models_are_listed_loaded_run_and_unloaded() {
     assert_eq!(health["loaded"][0]["provider"], "CPU");
     assert_eq!(health["execution_providers"], json!(["TensorRT", "CUDA", "DirectML", "CoreML", "CPU"]));
     assert_eq!(health["invalid_models"], 1);
+    // The GPU that preprocesses: Mesa's software Vulkan in CI.
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(health["gpu"]["available"], true, "{health}");
+        assert!(health["gpu"]["adapter"].as_str().unwrap().contains("llvmpipe"), "{health}");
+        assert_eq!(
+            (health["gpu"]["backend"].as_str(), health["gpu"]["device_type"].as_str()),
+            (Some("Vulkan"), Some("Cpu"))
+        );
+    }
 
     // Three seconds of silence at 48 kHz stereo: two windows, both "Silence".
     let silence = vec![0.0f32; 48_000 * 2 * 3];

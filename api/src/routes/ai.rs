@@ -307,6 +307,24 @@ pub struct LoadedHealth {
     pub load_ms: f64,
 }
 
+/// The GPU that preprocesses frames for the models.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GpuHealth {
+    /// False: frames are preprocessed on the CPU (`reason` says why).
+    pub available: bool,
+    /// The adapter's name (`llvmpipe (LLVM …)` is Mesa's software Vulkan).
+    pub adapter: Option<String>,
+    /// `Vulkan`, `Metal`, `Dx12` or `Gl`.
+    pub backend: Option<String>,
+    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu`…
+    pub device_type: Option<String>,
+    pub driver: Option<String>,
+    pub reason: Option<String>,
+    /// Bytes read back from the GPU so far: the tensors handed to ONNX
+    /// Runtime (wgpu cannot share memory with its CUDA provider).
+    pub bytes_read_back: u64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AiHealth {
     /// `ok`, or `unavailable` without the runtime library (recording goes on).
@@ -320,14 +338,41 @@ pub struct AiHealth {
     pub models: usize,
     pub invalid_models: usize,
     pub models_dirs: Vec<String>,
+    pub gpu: GpuHealth,
 }
 
 /// The AI runtime: whether ONNX Runtime is there, its version, the
 /// execution provider of every open model.
 #[utoipa::path(get, path = "/api/v1/ai/health", tag = "ai", responses((status = 200, body = AiHealth)))]
-pub async fn health(State(state): State<AppState>) -> Json<AiHealth> {
+pub async fn health(State(state): State<AppState>) -> Result<Json<AiHealth>, Problem> {
     let ai = Arc::clone(&state.ai);
-    let runtime = blocking(move || ai.runtime()).await.unwrap_or_else(|e| Err(RuntimeError::Ort(e.detail)));
+    let (runtime, gpu) = blocking(move || {
+        let gpu = match ai.preprocessor() {
+            clipshot_gpu::Preprocessor::Gpu(gpu) => {
+                let info = gpu.info();
+                GpuHealth {
+                    available: true,
+                    adapter: Some(info.name.clone()),
+                    backend: Some(info.backend.clone()),
+                    device_type: Some(info.device_type.clone()),
+                    driver: Some(info.driver.clone()),
+                    reason: None,
+                    bytes_read_back: gpu.bytes_read_back(),
+                }
+            }
+            clipshot_gpu::Preprocessor::Cpu { reason } => GpuHealth {
+                available: false,
+                adapter: None,
+                backend: None,
+                device_type: None,
+                driver: None,
+                reason: Some(reason.clone()),
+                bytes_read_back: 0,
+            },
+        };
+        (ai.runtime(), gpu)
+    })
+    .await?;
     let library = clipshot_ai::runtime::library_path().display().to_string();
     let runtime = match runtime {
         Ok(rt) => RuntimeHealth {
@@ -339,7 +384,7 @@ pub async fn health(State(state): State<AppState>) -> Json<AiHealth> {
         Err(e) => RuntimeHealth { available: false, library, version: None, error: Some(e.to_string()) },
     };
     let entries = state.ai.entries();
-    Json(AiHealth {
+    Ok(Json(AiHealth {
         status: if runtime.available { "ok" } else { "unavailable" },
         provider: state.config.read().ai_provider.clone(),
         runtime,
@@ -353,5 +398,6 @@ pub async fn health(State(state): State<AppState>) -> Json<AiHealth> {
         models: entries.len(),
         invalid_models: entries.iter().filter(|e| e.result.is_err()).count(),
         models_dirs: state.ai.dirs().iter().map(|d| d.display().to_string()).collect(),
-    })
+        gpu,
+    }))
 }

@@ -44,6 +44,7 @@ pub struct Ai {
     threads: usize,
     entries: RwLock<Vec<Entry>>,
     loaded: RwLock<BTreeMap<String, Arc<LoadedModel>>>,
+    gpu: std::sync::OnceLock<clipshot_gpu::Preprocessor>,
 }
 
 impl std::fmt::Debug for Ai {
@@ -83,7 +84,7 @@ impl Ai {
                 tracing::warn!("model skipped: {err}");
             }
         }
-        Self { dirs, threads, entries: RwLock::new(entries), loaded: RwLock::default() }
+        Self { dirs, threads, entries: RwLock::new(entries), loaded: RwLock::default(), gpu: Default::default() }
     }
 
     pub fn dirs(&self) -> &[PathBuf] {
@@ -134,6 +135,12 @@ impl Ai {
 
     pub fn loaded_all(&self) -> Vec<Arc<LoadedModel>> {
         self.loaded.read().values().cloned().collect()
+    }
+
+    /// Where frames are preprocessed: the GPU device, opened on first use
+    /// and shared by every node, or the CPU path (and one log line why).
+    pub fn preprocessor(&self) -> &clipshot_gpu::Preprocessor {
+        self.gpu.get_or_init(clipshot_gpu::Preprocessor::open)
     }
 
     /// The first usable model for `task`.
