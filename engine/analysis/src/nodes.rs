@@ -1,0 +1,385 @@
+//! The node kinds: in-process processors on the core contract, fed by the
+//! runtime's rate-limited, leaky bridges (a busy detector drops input and
+//! counts it; the record path never waits).
+//!
+//! Tensors between them (pad `out`):
+//! - `analyze.motion`: `[difference, brightness, flash, histogram_change]`
+//! - `analyze.audio`: `[loudness, events, class]` — loudness jump and the
+//!   best weighted class probability (0..1), and that class's index in the
+//!   profile's `audio.classes` (-1 for none)
+
+use crate::profile::{self, Profile};
+use crate::score::{Decision, Observation, Scorer};
+use clipshot_ai::audio::{AudioTagger, MODEL_RATE, to_mono};
+use clipshot_ai::{Ai, LoadedModel};
+use clipshot_core::processor::{
+    Input, Output, Outputs, ProcessError, Processor, ProcessorContext, ProcessorNode, Setup, Tensor, VideoInput,
+};
+use clipshot_core::{Event, MediaType, Node, PadSpec, PixelFormat, Trigger};
+use clipshot_gpu::{Format, Frame, MotionTracker};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+static AI: OnceLock<Arc<Ai>> = OnceLock::new();
+
+/// Hands the daemon's models and GPU to the analysis nodes (once, at start).
+pub fn install(ai: Arc<Ai>) {
+    let _ = AI.set(ai);
+}
+
+/// The installed models, or the data dir's and the shipped ones.
+fn ai(ctx: &ProcessorContext) -> Arc<Ai> {
+    Arc::clone(AI.get_or_init(|| {
+        let mut dirs = vec![ctx.data_dir.join("models")];
+        dirs.extend(clipshot_ai::service::bundled_models_dir());
+        Arc::new(Ai::new(dirs, 1))
+    }))
+}
+
+fn load_profile(name: &str, ctx: &ProcessorContext) -> Result<Profile, String> {
+    profile::load(name, &profile::dirs(&ctx.data_dir)).map_err(|e| e.to_string())
+}
+
+fn default_profile() -> String {
+    "generic".into()
+}
+
+fn default_fps() -> f64 {
+    8.0
+}
+
+/// Props of `analyze.motion`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MotionProps {
+    /// Frames analysed per second (the rest are dropped before they reach the node).
+    #[serde(default = "default_fps")]
+    #[schemars(range(min = 0.5, max = 30))]
+    pub fps: f64,
+}
+
+/// `analyze.motion`: frame difference, brightness flash and scene cuts on
+/// the GPU (the CPU without one).
+#[derive(Debug)]
+pub struct MotionNode;
+
+impl Node for MotionNode {
+    type Props = MotionProps;
+    const KIND: &'static str = "analyze.motion";
+    const SUMMARY: &'static str =
+        "Motion features on the GPU: frame difference, brightness flash, colour-histogram change (scene cuts)";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::input("video", MediaType::RawVideo), PadSpec::output("out", MediaType::Tensor)]
+    }
+}
+
+struct MotionProcessor {
+    tracker: MotionTracker,
+}
+
+impl ProcessorNode for MotionNode {
+    fn create(props: MotionProps, ctx: &ProcessorContext) -> Result<Setup, String> {
+        let tracker = ai(ctx).preprocessor().motion(64, 36);
+        Ok(Setup {
+            processor: Box::new(MotionProcessor { tracker }),
+            video: VideoInput { max_fps: props.fps, width: Some(320), format: PixelFormat::Rgba },
+        })
+    }
+}
+
+impl Processor for MotionProcessor {
+    fn process(&mut self, _pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
+        let Input::Video(f) = input else { return Ok(()) };
+        if f.format != PixelFormat::Rgba {
+            return Err(ProcessError(format!("analyze.motion takes RGBA frames, not {:?}", f.format)));
+        }
+        let frame = Frame { strides: [f.stride, 0, 0], ..Frame::tight(Format::Rgba, f.width, f.height, f.data) };
+        let m = self.tracker.update(&frame).map_err(|e| ProcessError(e.to_string()))?;
+        out.push(Output::Tensor {
+            pad: "out".into(),
+            tensor: Tensor {
+                shape: vec![4],
+                data: vec![m.difference, m.brightness, m.flash, m.histogram_change],
+                pts_ns: f.pts_ns,
+            },
+        });
+        Ok(())
+    }
+}
+
+/// Props of `analyze.audio` and `analyze.score`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileProps {
+    /// A game profile: `generic`, another name in `profiles/` or `<data dir>/profiles`, or a TOML path.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+}
+
+/// `analyze.audio`: the game's sound through the AudioSet tagger (the
+/// profile's model and classes) and a loudness-jump detector.
+#[derive(Debug)]
+pub struct AudioNode;
+
+impl Node for AudioNode {
+    type Props = ProfileProps;
+    const KIND: &'static str = "analyze.audio";
+    const SUMMARY: &'static str =
+        "Sound events (an AudioSet tagger on ONNX Runtime, the profile's classes) and loudness jumps";
+
+    fn pads() -> Vec<PadSpec> {
+        vec![PadSpec::input("audio", MediaType::RawAudio), PadSpec::output("out", MediaType::Tensor)]
+    }
+}
+
+/// The loudness detector: decibels above a slowly following level.
+#[derive(Debug)]
+pub struct Loudness {
+    level_db: Option<f32>,
+    jump_db_full: f32,
+}
+
+impl Loudness {
+    pub fn new(jump_db_full: f32) -> Self {
+        Self { level_db: None, jump_db_full }
+    }
+
+    /// 0..1 for one window; the running level follows slowly upward and fast downward.
+    pub fn update(&mut self, window: &[f32]) -> f32 {
+        let rms = (window.iter().map(|v| v * v).sum::<f32>() / window.len().max(1) as f32).sqrt();
+        let db = (20.0 * rms.max(1e-5).log10()).max(-100.0);
+        let level = *self.level_db.get_or_insert(db);
+        let jump = ((db - level) / self.jump_db_full).clamp(0.0, 1.0);
+        let rate = if db > level { 0.05 } else { 0.5 };
+        self.level_db = Some(level + (db - level) * rate);
+        jump
+    }
+}
+
+struct AudioProcessor {
+    model: Option<(Arc<LoadedModel>, String)>,
+    /// (profile class index, model class index, weight)
+    classes: Vec<(usize, usize, f32)>,
+    loudness: Loudness,
+    window: usize,
+    hop: usize,
+    buffer: Vec<f32>,
+    /// Samples since the last window was scored.
+    since: usize,
+    /// Pipeline time of the first sample in `buffer`.
+    buffer_start_ns: Option<i64>,
+}
+
+impl ProcessorNode for AudioNode {
+    fn create(props: ProfileProps, ctx: &ProcessorContext) -> Result<Setup, String> {
+        let profile = load_profile(&props.profile, ctx)?;
+        let Some(audio) = profile.audio.clone() else {
+            return Err(format!("profile `{}` has no [audio] section", profile.name));
+        };
+        // Without the runtime or the model, loudness still works; the log says why.
+        let model = match ai(ctx).load(&audio.model) {
+            Ok(m) => {
+                let unknown = profile.unknown_classes(&m.labels);
+                if !unknown.is_empty() {
+                    return Err(format!("model `{}` has no class {}", audio.model, unknown.join(", ")));
+                }
+                let input = ai(ctx).entry(&audio.model).and_then(|e| e.manifest().map(|m| m.inputs[0].name.clone()));
+                Some((m, input.unwrap_or_else(|| "waveform".into())))
+            }
+            Err(e) => {
+                tracing::warn!(node = %ctx.node, "sound events off: {e}; loudness only");
+                None
+            }
+        };
+        let classes = match &model {
+            Some((m, _)) => audio
+                .classes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (name, w))| m.labels.iter().position(|l| l == name).map(|j| (i, j, *w)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let jump = profile.loudness.as_ref().map_or(24.0, |l| l.jump_db_full);
+        Ok(Setup {
+            processor: Box::new(AudioProcessor {
+                model,
+                classes,
+                loudness: Loudness::new(jump),
+                window: (audio.window_s * MODEL_RATE as f32) as usize,
+                hop: (audio.hop_s * MODEL_RATE as f32) as usize,
+                buffer: Vec::new(),
+                since: 0,
+                buffer_start_ns: None,
+            }),
+            video: VideoInput::default(),
+        })
+    }
+}
+
+impl Processor for AudioProcessor {
+    fn process(&mut self, _pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
+        let Input::Audio(chunk) = input else { return Ok(()) };
+        let mono = to_mono(chunk.samples, chunk.rate, chunk.channels, MODEL_RATE);
+        // A gap in time (dropped input, a restart) starts the window over.
+        let expected =
+            self.buffer_start_ns.map(|s| s + (self.buffer.len() as f64 / f64::from(MODEL_RATE) * 1e9) as i64);
+        if expected.is_none_or(|e| (chunk.pts_ns - e).abs() > 200_000_000) {
+            self.buffer.clear();
+            self.since = 0;
+            self.buffer_start_ns = Some(chunk.pts_ns);
+        }
+        self.buffer.extend_from_slice(&mono);
+        self.since += mono.len();
+        while self.buffer.len() >= self.window && self.since >= self.hop {
+            let start = self.buffer.len() - self.window;
+            let window = &self.buffer[start..];
+            let end_ns =
+                self.buffer_start_ns.unwrap_or(0) + (self.buffer.len() as f64 / f64::from(MODEL_RATE) * 1e9) as i64;
+            let loudness = self.loudness.update(&window[window.len() - self.hop.min(window.len())..]);
+            let (mut events, mut class) = (0.0f32, -1.0f32);
+            if let Some((model, input)) = &self.model {
+                let scores = AudioTagger::new(model, input).scores(window).map_err(|e| ProcessError(e.to_string()))?;
+                for (i, j, w) in &self.classes {
+                    let v = scores.get(*j).copied().unwrap_or(0.0) * w;
+                    if v > events {
+                        events = v;
+                        class = *i as f32;
+                    }
+                }
+            }
+            out.push(Output::Tensor {
+                pad: "out".into(),
+                tensor: Tensor { shape: vec![3], data: vec![loudness, events, class], pts_ns: end_ns },
+            });
+            self.since = 0;
+            // Keep one window of history.
+            let drop = self.buffer.len() - self.window;
+            self.buffer.drain(..drop);
+            self.buffer_start_ns = Some(end_ns - (self.window as f64 / f64::from(MODEL_RATE) * 1e9) as i64);
+        }
+        Ok(())
+    }
+}
+
+/// `analyze.score`: fuses the detectors as the profile says into
+/// highlights (`highlight.detected`, a marker at the peak) and auto-clips.
+#[derive(Debug)]
+pub struct ScoreNode;
+
+/// Props of `analyze.score`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreProps {
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Save a clip around each highlight (trigger `highlight`).
+    #[serde(default = "yes")]
+    pub auto_clip: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Node for ScoreNode {
+    type Props = ScoreProps;
+    const KIND: &'static str = "analyze.score";
+    const SUMMARY: &'static str =
+        "Fuses detectors by a game profile into highlights: events, markers at the peak, auto-clips with pre/post roll";
+
+    fn pads() -> Vec<PadSpec> {
+        let mut motion = PadSpec::input("motion", MediaType::Tensor);
+        motion.required = false;
+        let mut audio = PadSpec::input("audio", MediaType::Tensor);
+        audio.required = false;
+        vec![motion, audio]
+    }
+}
+
+struct ScoreProcessor {
+    scorer: Scorer,
+    classes: Vec<String>,
+    pipeline: String,
+    auto_clip: bool,
+}
+
+impl ProcessorNode for ScoreNode {
+    fn create(props: ScoreProps, ctx: &ProcessorContext) -> Result<Setup, String> {
+        let profile = load_profile(&props.profile, ctx)?;
+        let classes = profile.audio.as_ref().map(|a| a.classes.keys().cloned().collect()).unwrap_or_default();
+        Ok(Setup {
+            processor: Box::new(ScoreProcessor {
+                scorer: Scorer::new(profile),
+                classes,
+                pipeline: ctx.pipeline.clone(),
+                auto_clip: props.auto_clip,
+            }),
+            video: VideoInput::default(),
+        })
+    }
+}
+
+impl ScoreProcessor {
+    fn act(&self, decisions: Vec<Decision>, out: &mut Outputs) {
+        for d in decisions {
+            match d {
+                Decision::Highlight(h) => {
+                    tracing::info!(pipeline = %self.pipeline, score = h.score, label = %h.label, detectors = ?h.detectors, "highlight");
+                    out.push(Output::Marker { at_ns: h.peak_ns, label: Some(format!("highlight: {}", h.label)) });
+                    out.push(Output::Event(Event::HighlightDetected {
+                        pipeline: self.pipeline.clone(),
+                        at_ns: h.peak_ns,
+                        score: h.score,
+                        label: h.label,
+                    }));
+                }
+                Decision::Clip { start_ns, end_ns, .. } if self.auto_clip => {
+                    // The ring holds the whole span by now: nothing after `end` to wait for.
+                    let pre = (end_ns - start_ns) as f64 / 1e9;
+                    out.push(Output::Save {
+                        at_ns: end_ns,
+                        pre_seconds: pre,
+                        post_seconds: 0.0,
+                        trigger: Trigger::Highlight,
+                    });
+                }
+                Decision::Clip { .. } => {}
+            }
+        }
+    }
+}
+
+impl Processor for ScoreProcessor {
+    fn process(&mut self, pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
+        let Input::Tensor(t) = input else { return Ok(()) };
+        let observation = match (pad, t.data.as_slice()) {
+            ("motion", [difference, _, _, histogram_change, ..]) => {
+                Observation::Motion { pts_ns: t.pts_ns, difference: *difference, histogram_change: *histogram_change }
+            }
+            ("audio", [loudness, events, class, ..]) => Observation::Sound {
+                pts_ns: t.pts_ns,
+                loudness: *loudness,
+                events: *events,
+                class: (*class >= 0.0).then(|| self.classes.get(*class as usize).cloned()).flatten(),
+            },
+            _ => return Err(ProcessError(format!("analyze.score: unexpected tensor {:?} on `{pad}`", t.shape))),
+        };
+        let decisions = self.scorer.observe(&observation);
+        self.act(decisions, out);
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Outputs) {
+        let decisions = self.scorer.flush();
+        self.act(decisions, out);
+    }
+}
+
+/// Where profiles are looked up for a data dir (for listings).
+pub fn profile_dirs(data_dir: &std::path::Path) -> Vec<PathBuf> {
+    profile::dirs(data_dir)
+}

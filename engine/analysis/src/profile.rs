@@ -1,0 +1,257 @@
+//! Game profiles: which detectors count, how much, and what a highlight and
+//! its auto-clip are. TOML files in `profiles/` (shipped) and
+//! `<data dir>/profiles` (yours; a file there overrides a shipped one).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Motion {
+    pub weight: f32,
+    /// A mean luma change per analysed frame this large counts as full motion.
+    pub difference_full: f32,
+    /// A histogram change above this is a scene cut, not action.
+    pub cut: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loudness {
+    pub weight: f32,
+    /// Decibels above the running level that count as full loudness.
+    pub jump_db_full: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audio {
+    /// An `audio-tags` model.
+    pub model: String,
+    pub weight: f32,
+    pub window_s: f32,
+    pub hop_s: f32,
+    /// AudioSet class name → weight.
+    pub classes: BTreeMap<String, f32>,
+}
+
+/// A profile, as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub threshold: f32,
+    pub release: f32,
+    pub hold_s: f32,
+    pub pre_roll_s: f32,
+    pub post_roll_s: f32,
+    pub cooldown_s: f32,
+    pub motion: Option<Motion>,
+    pub loudness: Option<Loudness>,
+    pub audio: Option<Audio>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("profile {}: {}", .source_name, .problems.join("; "))]
+pub struct ProfileError {
+    pub source_name: String,
+    pub problems: Vec<String>,
+}
+
+impl Profile {
+    /// Parses and checks a profile: every problem at once.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, ProfileError> {
+        let fail = |problems: Vec<String>| ProfileError { source_name: source_name.to_owned(), problems };
+        let p: Profile = toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim().to_owned()]))?;
+        let mut problems = Vec::new();
+        let mut unit = |name: &str, v: f32| {
+            if !(0.0..=1.0).contains(&v) {
+                problems.push(format!("`{name}` must be between 0 and 1 (it is {v})"));
+            }
+        };
+        unit("threshold", p.threshold);
+        unit("release", p.release);
+        if let Some(m) = &p.motion {
+            unit("motion.weight", m.weight);
+            unit("motion.cut", m.cut);
+        }
+        if let Some(l) = &p.loudness {
+            unit("loudness.weight", l.weight);
+        }
+        if let Some(a) = &p.audio {
+            unit("audio.weight", a.weight);
+            for (class, w) in &a.classes {
+                unit(&format!("audio.classes.\"{class}\""), *w);
+            }
+        }
+        for (name, v) in [
+            ("hold_s", p.hold_s),
+            ("pre_roll_s", p.pre_roll_s),
+            ("post_roll_s", p.post_roll_s),
+            ("cooldown_s", p.cooldown_s),
+        ] {
+            if !(0.0..=600.0).contains(&v) {
+                problems.push(format!("`{name}` must be between 0 and 600 seconds (it is {v})"));
+            }
+        }
+        if let Some(m) = &p.motion
+            && m.difference_full <= 0.0
+        {
+            problems.push("`motion.difference_full` must be more than 0".into());
+        }
+        if let Some(l) = &p.loudness
+            && l.jump_db_full <= 0.0
+        {
+            problems.push("`loudness.jump_db_full` must be more than 0".into());
+        }
+        if let Some(a) = &p.audio {
+            if !(0.5..=10.0).contains(&a.window_s) || !(0.1..=a.window_s).contains(&a.hop_s) {
+                problems.push("`audio.window_s` must be 0.5 to 10 s and `audio.hop_s` 0.1 s to the window".into());
+            }
+            if a.classes.is_empty() {
+                problems.push("`audio.classes` names no class".into());
+            }
+        }
+        let weights = p.motion.as_ref().map_or(0.0, |m| m.weight)
+            + p.loudness.as_ref().map_or(0.0, |l| l.weight)
+            + p.audio.as_ref().map_or(0.0, |a| a.weight);
+        if weights <= 0.0 {
+            problems.push("no detector has any weight: set `motion`, `loudness` or `audio`".into());
+        } else if p.threshold > weights {
+            problems.push(format!("`threshold` {} can never be reached: the weights add up to {weights}", p.threshold));
+        }
+        if problems.is_empty() { Ok(p) } else { Err(fail(problems)) }
+    }
+
+    /// Classes the audio model does not know, against its labels.
+    pub fn unknown_classes(&self, labels: &[String]) -> Vec<String> {
+        self.audio
+            .as_ref()
+            .map(|a| a.classes.keys().filter(|c| !labels.contains(c)).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Folders profiles are looked up in, first wins.
+pub fn dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![data_dir.join("profiles")];
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    if shipped.is_dir() {
+        dirs.push(shipped);
+    }
+    dirs
+}
+
+/// The profile `name` (a file `<name>.toml` in `dirs`, or a path to one).
+pub fn load(name: &str, dirs: &[PathBuf]) -> Result<Profile, ProfileError> {
+    let as_path = Path::new(name);
+    let candidates: Vec<PathBuf> = if name.ends_with(".toml") || as_path.components().count() > 1 {
+        vec![as_path.to_owned()]
+    } else {
+        dirs.iter().map(|d| d.join(format!("{name}.toml"))).collect()
+    };
+    for path in &candidates {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return Profile::parse(&text, &path.display().to_string());
+        }
+    }
+    Err(ProfileError {
+        source_name: name.to_owned(),
+        problems: vec![format!(
+            "not found (looked in {})",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )],
+    })
+}
+
+/// Profiles found in `dirs`, by name (first folder wins), with their problems.
+pub fn list(dirs: &[PathBuf]) -> BTreeMap<String, Result<Profile, ProfileError>> {
+    let mut found = BTreeMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Some(stem) =
+                path.file_stem().and_then(|s| s.to_str()).filter(|_| path.extension().is_some_and(|x| x == "toml"))
+            else {
+                continue;
+            };
+            if !found.contains_key(stem) {
+                let result = std::fs::read_to_string(&path)
+                    .map_err(|e| ProfileError {
+                        source_name: path.display().to_string(),
+                        problems: vec![e.to_string()],
+                    })
+                    .and_then(|t| Profile::parse(&t, &path.display().to_string()));
+                found.insert(stem.to_owned(), result);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_profiles_are_valid() {
+        let dirs = dirs(Path::new("/nonexistent"));
+        let all = list(&dirs);
+        assert!(all.contains_key("generic"));
+        for (name, p) in &all {
+            let p = p.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&p.name, name);
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = r#"
+            name = "bad"
+            threshold = 1.5
+            release = 0.8
+            hold_s = -1
+            pre_roll_s = 10
+            post_roll_s = 3
+            cooldown_s = 5
+            [motion]
+            weight = 0.2
+            difference_full = 0
+            cut = 0.9
+            [audio]
+            model = "ced-tiny"
+            weight = 0.2
+            window_s = 2
+            hop_s = 5
+            classes = {}
+        "#;
+        let e = Profile::parse(text, "bad.toml").unwrap_err();
+        let all = e.problems.join("\n");
+        for needle in [
+            "`threshold` must be between 0 and 1",
+            "`hold_s`",
+            "difference_full",
+            "hop_s",
+            "names no class",
+            "can never be reached",
+        ] {
+            assert!(all.contains(needle), "{needle} not in:\n{all}");
+        }
+        let e = Profile::parse("name = 3", "x.toml").unwrap_err();
+        assert!(e.to_string().starts_with("profile x.toml:"), "{e}");
+        let e = load("nope", &[PathBuf::from("/nonexistent")]).unwrap_err();
+        assert!(e.to_string().contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn unknown_audio_classes_are_found() {
+        let p = load("generic", &dirs(Path::new("/nonexistent"))).unwrap();
+        let labels = vec!["Gunshot, gunfire".to_owned()];
+        let unknown = p.unknown_classes(&labels);
+        assert!(unknown.contains(&"Explosion".to_owned()) && !unknown.contains(&"Gunshot, gunfire".to_owned()));
+    }
+}
