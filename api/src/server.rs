@@ -210,6 +210,10 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     let addr = listener.local_addr()?;
 
     let metrics = Arc::new(Metrics::install().map_err(anyhow::Error::msg)?);
+    // The analysis nodes share the daemon's models and GPU device: handed
+    // over before any pipeline starts.
+    let ai = Arc::new(ai_service(&config));
+    clipshot_analysis::install(Arc::clone(&ai));
     let engine = Arc::new(Engine::new(config.engine_settings())?);
     clipshot_runtime::recorder::spawn(&engine, store.clone());
     let saved_pipelines = store.pipelines().await?;
@@ -232,7 +236,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     }
     let state = AppState {
         engine: Arc::clone(&engine),
-        ai: Arc::new(ai_service(&config)),
+        ai,
         log: crate::routes::LogHandle(log),
         config: shared,
         hotkey: Arc::new(parking_lot::Mutex::new(hotkey)),

@@ -84,6 +84,7 @@ pub fn registry() -> Result<Registry, EngineError> {
     let mut registry = Registry::new();
     clipshot_gst::register_builtin(&mut registry)?;
     registry.register(clipshot_core::processor::<clipshot_preview::Preview>())?;
+    clipshot_analysis::register(&mut registry)?;
     Ok(registry)
 }
 

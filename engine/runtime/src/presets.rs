@@ -8,6 +8,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("instant-replay", include_str!("../../../pipelines/instant-replay.toml")),
     ("test-pattern", include_str!("../../../pipelines/test-pattern.toml")),
     ("session-recording", include_str!("../../../pipelines/session-recording.toml")),
+    ("highlights", include_str!("../../../pipelines/highlights.toml")),
 ];
 
 /// The fallback on machines without a display.
@@ -15,7 +16,9 @@ pub const HEADLESS_PRESET: &str = "test-pattern";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
-    #[error("no preset named `{0}` (presets: instant-replay, test-pattern, session-recording) and no such file")]
+    #[error(
+        "no preset named `{0}` (presets: instant-replay, test-pattern, session-recording, highlights) and no such file"
+    )]
     Unknown(String),
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },

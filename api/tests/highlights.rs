@@ -1,0 +1,151 @@
+//! A live pipeline finds a highlight by itself and saves it as a clip: a
+//! made-up video — quiet, then two seconds of motion and loud sound, then
+//! quiet — played as if live into a replay ring and the analysis branch.
+
+mod common;
+
+use common::{Api, Daemon};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// 14 s at 320×180: black and silent, with flickering blocks on screen and
+/// white noise in the speakers from 6 to 8 s.
+fn made_up_video(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = dir.join("burst.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "color=c=black:s=32x18:r=30:d=14"])
+        .args(["-f", "lavfi", "-i", "anoisesrc=d=14:c=white:a=0.8:r=48000"])
+        .args([
+            "-filter_complex",
+            // Noise in 10-pixel blocks: motion that survives the analysis's downscale.
+            "[0:v]geq=lum='255*random(1)':cb=128:cr=128:enable='between(t,6,8)',scale=320:180:flags=neighbor[v];\
+             [1:a]volume=0:enable='not(between(t,6,8))'[a]",
+        ])
+        .args(["-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&path)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(path),
+        Ok(o) => panic!("ffmpeg failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have ffmpeg (make test installs it): {e}");
+            eprintln!("skipped: no ffmpeg ({e})");
+            None
+        }
+    }
+}
+
+fn graph(video: &std::path::Path) -> String {
+    format!(
+        r#"
+name = "burst"
+description = "the made-up video through the highlights branch"
+
+[[nodes]]
+id = "file"
+kind = "capture.file"
+props = {{ path = "{}" }}
+
+[[nodes]]
+id = "venc"
+kind = "encode.h264"
+props = {{ bitrate_kbps = 1000, keyframe_interval_s = 1.0 }}
+
+[[nodes]]
+id = "aenc"
+kind = "encode.aac"
+
+[[nodes]]
+id = "ring"
+kind = "replay.ring"
+props = {{ max_seconds = 30 }}
+
+[[nodes]]
+id = "motion"
+kind = "analyze.motion"
+
+[[nodes]]
+id = "sound"
+kind = "analyze.audio"
+
+[[nodes]]
+id = "score"
+kind = "analyze.score"
+
+[[links]]
+from = "file.video"
+to = "venc.video"
+
+[[links]]
+from = "file.audio"
+to = "aenc.audio"
+
+[[links]]
+from = "venc.video"
+to = "ring.video"
+
+[[links]]
+from = "aenc.audio"
+to = "ring.audio"
+
+[[links]]
+from = "file.video"
+to = "motion.video"
+
+[[links]]
+from = "file.audio"
+to = "sound.audio"
+
+[[links]]
+from = "motion.out"
+to = "score.motion"
+
+[[links]]
+from = "sound.out"
+to = "score.audio"
+"#,
+        video.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_pipeline_finds_the_burst_and_saves_one_auto_clip_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(video) = made_up_video(dir.path()) else { return };
+    let toml = dir.path().join("burst.toml");
+    std::fs::write(&toml, graph(&video)).unwrap();
+    let daemon = Daemon::start(&[("CLIPSHOT_PIPELINE", toml.to_str().unwrap())]);
+    let api = Api::new(&daemon);
+
+    // Wait for the auto-clip (the video lasts 14 s, played in real time).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let clip = loop {
+        let page = api.json("/api/v1/clips?trigger=highlight", 200).await;
+        if let Some(clip) = page["items"].as_array().and_then(|a| a.first()).cloned() {
+            break clip;
+        }
+        assert!(Instant::now() < deadline, "no auto-clip: {}", api.json("/api/v1/pipelines/burst/stats", 200).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // Let the video end: exactly one highlight, one clip.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let page = api.json("/api/v1/clips?trigger=highlight", 200).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let replay = api.json("/api/v1/pipelines/burst/replay", 200).await;
+    let highlights: Vec<i64> = replay["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["label"].as_str().is_some_and(|l| l.starts_with("highlight")))
+        .map(|m| m["at_ns"].as_i64().unwrap())
+        .collect();
+    assert_eq!(highlights.len(), 1, "{replay}");
+    let (start, end) = (clip["span_start_ns"].as_i64().unwrap(), clip["span_end_ns"].as_i64().unwrap());
+    // The clip holds the peak with room on either side, and the burst's two seconds.
+    assert!(start + 2_000_000_000 <= highlights[0] && highlights[0] + 1_000_000_000 <= end, "{clip} vs {highlights:?}");
+    assert!(clip["duration_s"].as_f64().unwrap() >= 6.0, "{clip}");
+    let stats = api.json("/api/v1/pipelines/burst/stats", 200).await;
+    let venc = stats["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "venc").unwrap();
+    assert_eq!(venc["dropped"], 0, "the record path never drops for analysis: {stats}");
+}
