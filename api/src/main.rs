@@ -62,6 +62,17 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Score recordings for highlights with a game profile, and print them.
+    Analyze {
+        /// A profile name (`generic`, or one in `<data dir>/profiles`) or a TOML file.
+        #[arg(long, default_value = "generic")]
+        profile: String,
+        /// Print the highlights as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Pipeline graphs.
     Pipelines {
         #[command(subcommand)]
@@ -173,9 +184,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Analyze { profile, json, files } => {
+            init_logging("warn");
+            analyze(&files, &profile, json, &config)
+        }
         Command::Pipelines { command: PipelinesCommand::Validate { files } } => validate_files(&files),
         Command::Nodes { json } => print_nodes(json),
     }
+}
+
+/// `clipshot analyze`: each file in turn, a progress bar on a terminal.
+fn analyze(files: &[PathBuf], profile: &str, json: bool, config: &Config) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let mut results = Vec::new();
+    let mut failed = false;
+    for file in files {
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(1000);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% ({eta} left)")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(file.display().to_string());
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let progress = |f: f64| bar.set_position((f * 1000.0) as u64);
+        let result = clipshot_runtime::analyze::analyze_file(file, profile, &config.data_dir, &progress);
+        bar.finish_and_clear();
+        match result {
+            Ok(analysis) => results.push(analysis),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?;
+    } else {
+        for a in &results {
+            writeln!(
+                out,
+                "{} ({:.1} s, profile {}): {} highlight(s)",
+                a.file.display(),
+                a.duration_s,
+                a.profile,
+                a.highlights.len()
+            )?;
+            for h in &a.highlights {
+                writeln!(
+                    out,
+                    "  {:>8.2} – {:>8.2} s  peak {:>8.2} s  score {:.2}  {} ({})",
+                    h.start_s,
+                    h.end_s,
+                    h.peak_s,
+                    h.score,
+                    h.label,
+                    h.detectors.join(", ")
+                )?;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn validate_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {

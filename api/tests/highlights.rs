@@ -149,3 +149,36 @@ async fn a_live_pipeline_finds_the_burst_and_saves_one_auto_clip_around_it() {
     let venc = stats["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "venc").unwrap();
     assert_eq!(venc["dropped"], 0, "the record path never drops for analysis: {stats}");
 }
+
+#[test]
+fn clipshot_analyze_finds_the_one_burst_in_the_made_up_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(video) = made_up_video(dir.path()) else { return };
+    let out = common::clipshot(dir.path(), &["analyze", "--json", video.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let highlights = result[0]["highlights"].as_array().unwrap();
+    assert_eq!(highlights.len(), 1, "{result}");
+    let h = &highlights[0];
+    let (start, peak, end) =
+        (h["start_s"].as_f64().unwrap(), h["peak_s"].as_f64().unwrap(), h["end_s"].as_f64().unwrap());
+    assert!((5.5..=7.0).contains(&start) && (6.0..=8.6).contains(&peak) && (7.5..=9.0).contains(&end), "{h}");
+    assert!(h["score"].as_f64().unwrap() >= 0.5);
+    assert!(h["detectors"].as_array().unwrap().iter().any(|d| d == "motion"), "{h}");
+    assert_eq!(result[0]["duration_s"].as_f64().map(f64::round), Some(14.0));
+
+    // Plain output, one line per highlight; a missing file or profile is a clear error and exit 1.
+    let out = common::clipshot(dir.path(), &["analyze", video.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 highlight(s)") && text.contains("motion"), "{text}");
+    let out = common::clipshot(dir.path(), &["analyze", "/nonexistent.mp4"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.mp4"));
+    let out = common::clipshot(dir.path(), &["analyze", "--profile", "nope", video.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("profile nope: not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -181,7 +181,12 @@ fn our_cpu_per_frame(dir: &Path, with_preview: bool) -> (f64, u64, u64) {
         spec.links.retain(|l| !l.to.starts_with("preview."));
     }
     let graph = clipshot_core::validate::validate(&spec, &registry).unwrap();
-    let options = PipelineOptions { data_dir: dir.to_owned(), clips_dir: dir.join("clips"), events: Arc::new(Quiet) };
+    let options = PipelineOptions {
+        data_dir: dir.to_owned(),
+        clips_dir: dir.join("clips"),
+        events: Arc::new(Quiet),
+        offline: false,
+    };
     let pipeline = Pipeline::new("bench", graph, registry, options);
     let (cpu0, _) = cpu_seconds();
     pipeline.start().unwrap();

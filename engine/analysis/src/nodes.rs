@@ -279,6 +279,11 @@ pub struct ScoreProps {
     /// Save a clip around each highlight (trigger `highlight`).
     #[serde(default = "yes")]
     pub auto_clip: bool,
+    /// Fuse the `motion` and `audio` inputs in time order, waiting for the
+    /// slower one: for a file decoded faster than real time, where one
+    /// detector runs ahead of the other. (Live, they arrive in step.)
+    #[serde(default)]
+    pub in_order: bool,
 }
 
 fn yes() -> bool {
@@ -305,6 +310,11 @@ struct ScoreProcessor {
     classes: Vec<String>,
     pipeline: String,
     auto_clip: bool,
+    /// With `in_order`: observations waiting for the other input, by (pts, arrival).
+    waiting: Option<std::collections::BTreeMap<(i64, u64), Observation>>,
+    arrivals: u64,
+    last_motion_ns: Option<i64>,
+    last_audio_ns: Option<i64>,
 }
 
 impl ProcessorNode for ScoreNode {
@@ -317,6 +327,10 @@ impl ProcessorNode for ScoreNode {
                 classes,
                 pipeline: ctx.pipeline.clone(),
                 auto_clip: props.auto_clip,
+                waiting: props.in_order.then(Default::default),
+                arrivals: 0,
+                last_motion_ns: None,
+                last_audio_ns: None,
             }),
             video: VideoInput::default(),
         })
@@ -335,6 +349,9 @@ impl ScoreProcessor {
                         at_ns: h.peak_ns,
                         score: h.score,
                         label: h.label,
+                        start_ns: h.start_ns,
+                        end_ns: h.end_ns,
+                        detectors: h.detectors,
                     }));
                 }
                 Decision::Clip { start_ns, end_ns, .. } if self.auto_clip => {
@@ -356,6 +373,7 @@ impl ScoreProcessor {
 impl Processor for ScoreProcessor {
     fn process(&mut self, pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
         let Input::Tensor(t) = input else { return Ok(()) };
+        tracing::trace!(pad, data = ?t.data, pts_ns = t.pts_ns, "score input");
         let observation = match (pad, t.data.as_slice()) {
             ("motion", [difference, _, _, histogram_change, ..]) => {
                 Observation::Motion { pts_ns: t.pts_ns, difference: *difference, histogram_change: *histogram_change }
@@ -368,12 +386,41 @@ impl Processor for ScoreProcessor {
             },
             _ => return Err(ProcessError(format!("analyze.score: unexpected tensor {:?} on `{pad}`", t.shape))),
         };
-        let decisions = self.scorer.observe(&observation);
-        self.act(decisions, out);
+        let Some(waiting) = &mut self.waiting else {
+            let decisions = self.scorer.observe(&observation);
+            self.act(decisions, out);
+            return Ok(());
+        };
+        match &observation {
+            Observation::Motion { pts_ns, .. } => self.last_motion_ns = Some(*pts_ns),
+            Observation::Sound { pts_ns, .. } => self.last_audio_ns = Some(*pts_ns),
+        }
+        let pts = match &observation {
+            Observation::Motion { pts_ns, .. } | Observation::Sound { pts_ns, .. } => *pts_ns,
+        };
+        self.arrivals += 1;
+        waiting.insert((pts, self.arrivals), observation);
+        // Everything up to where both inputs have got is final.
+        if let (Some(m), Some(a)) = (self.last_motion_ns, self.last_audio_ns) {
+            let watermark = m.min(a);
+            let ready: Vec<(i64, u64)> = waiting.range(..=(watermark, u64::MAX)).map(|(k, _)| *k).collect();
+            for key in ready {
+                if let Some(o) = self.waiting.as_mut().and_then(|w| w.remove(&key)) {
+                    let decisions = self.scorer.observe(&o);
+                    self.act(decisions, out);
+                }
+            }
+        }
         Ok(())
     }
 
     fn flush(&mut self, out: &mut Outputs) {
+        for (_, o) in std::mem::take(&mut self.waiting).unwrap_or_default() {
+            let decisions = self.scorer.observe(&o);
+            self.act(decisions, out);
+        }
+        let peak = self.scorer.timeline.iter().map(|p| p.1).fold(0.0f32, f32::max);
+        tracing::debug!(pipeline = %self.pipeline, points = self.scorer.timeline.len(), peak, "scorer flushed");
         let decisions = self.scorer.flush();
         self.act(decisions, out);
     }

@@ -162,3 +162,36 @@ fn the_scorer_node_marks_the_peak_tells_the_bus_and_saves_a_clip() {
     let props = serde_json::from_value(serde_json::json!({ "profile": "no-such-profile" })).unwrap();
     assert!(ScoreNode::create(props, &ctx()).unwrap_err().contains("not found"));
 }
+
+#[test]
+fn in_order_fuses_a_detector_that_ran_ahead() {
+    // A file decoded faster than real time: all motion arrives before any sound.
+    let run = |in_order: bool| {
+        let props = serde_json::from_value(serde_json::json!({ "in_order": in_order, "auto_clip": false })).unwrap();
+        let mut setup = ScoreNode::create(props, &ctx()).unwrap();
+        let mut out = Outputs::default();
+        let on = |t: f64| (10.0..12.0).contains(&t);
+        for i in 0..(20 * 8) {
+            let t = f64::from(i) / 8.0;
+            let m = Tensor {
+                shape: vec![4],
+                data: vec![if on(t) { 0.3 } else { 0.0 }, 0.2, 0.0, 0.05],
+                pts_ns: (t * 1e9) as i64,
+            };
+            setup.processor.process("motion", Input::Tensor(&m), &mut out).unwrap();
+        }
+        for s in 0..20 {
+            let t = f64::from(s);
+            let a = Tensor {
+                shape: vec![3],
+                data: vec![if on(t) { 1.0 } else { 0.0 }, 0.0, -1.0],
+                pts_ns: (t * 1e9) as i64,
+            };
+            setup.processor.process("audio", Input::Tensor(&a), &mut out).unwrap();
+        }
+        setup.processor.flush(&mut out);
+        out.drain().filter(|o| matches!(o, Output::Event(Event::HighlightDetected { .. }))).count()
+    };
+    assert_eq!(run(true), 1);
+    assert_eq!(run(false), 0, "without it, motion and sound never meet");
+}

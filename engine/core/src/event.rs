@@ -147,7 +147,19 @@ pub enum Event {
     #[serde(rename = "marker.added")]
     MarkerAdded { pipeline: String, marker_id: String, at_ns: i64, label: Option<String> },
     #[serde(rename = "highlight.detected")]
-    HighlightDetected { pipeline: String, at_ns: i64, score: f32, label: String },
+    HighlightDetected {
+        pipeline: String,
+        /// The peak, on the pipeline's timeline.
+        at_ns: i64,
+        score: f32,
+        /// The detector that contributed most at the peak.
+        label: String,
+        /// Where the score rose above the threshold and fell back.
+        start_ns: i64,
+        end_ns: i64,
+        /// Every detector that fired.
+        detectors: Vec<String>,
+    },
     #[serde(rename = "task.progress")]
     TaskProgress { task: String, progress: f32, message: Option<String> },
     #[serde(rename = "plugin.loaded")]

@@ -93,6 +93,7 @@ fn a_busy_processor_drops_frames_while_the_ring_keeps_every_packet() {
         data_dir: dir.path().to_owned(),
         clips_dir: dir.path().join("clips"),
         events: events.clone(),
+        offline: false,
     };
     let pipeline = Pipeline::new("proc", graph, registry, options);
     pipeline.start().unwrap();
@@ -147,6 +148,7 @@ fn a_file_that_vanished_after_validation_stops_the_start_with_the_reason() {
         data_dir: dir.path().to_owned(),
         clips_dir: dir.path().join("clips"),
         events: Arc::new(common::Events::default()),
+        offline: false,
     };
     let pipeline = Pipeline::new("gone", graph, registry, options);
     let err = pipeline.start().unwrap_err();

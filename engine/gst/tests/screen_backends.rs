@@ -34,6 +34,7 @@ fn start_error(source_props: &str) -> String {
         data_dir: dir.path().to_owned(),
         clips_dir: dir.path().join("clips"),
         events: Arc::new(common::Events::default()),
+        offline: false,
     };
     let pipeline = Pipeline::new("screen", graph, registry, options);
     let err = pipeline.start().expect_err("this machine cannot capture with that backend");

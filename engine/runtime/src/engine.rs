@@ -148,6 +148,7 @@ impl Engine {
             data_dir: settings.data_dir.clone(),
             clips_dir: settings.clips_dir.clone(),
             events: Arc::clone(&self.events) as Arc<dyn EventSink>,
+            offline: false,
         }
     }
 

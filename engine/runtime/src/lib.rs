@@ -10,6 +10,7 @@
 //! dashboard) use this facade and never the media stack itself.
 
 pub mod access;
+pub mod analyze;
 mod engine;
 pub mod events;
 pub mod hotkey;

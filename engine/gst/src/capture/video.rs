@@ -357,6 +357,14 @@ fn wgc_bridge(p: &ScreenProps, ctx: &BuildCtx<'_>, built: Built) -> Result<(gst:
 pub struct FileProps {
     /// Path of any file GStreamer can decode.
     path: String,
+    /// Play at the file's own rate, like a live source; `false` decodes as
+    /// fast as the pipeline takes it (analysing a recording).
+    #[serde(default = "realtime")]
+    realtime: bool,
+}
+
+fn realtime() -> bool {
+    true
 }
 
 /// `capture.file`.
@@ -412,6 +420,7 @@ fn build_file(p: FileProps, ctx: &mut BuildCtx<'_>) -> Result<Built, BuildError>
         }
         let conv = ctx.element(convert, &format!("{pad}-convert"))?;
         let sync = ctx.element("clocksync", &format!("{pad}-sync"))?;
+        sync.set_property("sync", p.realtime);
         let out = if pad == "audio" {
             let resample = ctx.element("audioresample", "audio-resample")?;
             let caps = ctx.capsfilter("audio-caps", raw_audio_caps())?;

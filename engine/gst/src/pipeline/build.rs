@@ -253,7 +253,11 @@ impl Shared {
                     .iter()
                     .filter(|p| p.direction == PadDirection::In)
                     .all(|p| p.media == MediaType::RawVideo);
-                let queue = Queue::new(if video_only { 1 } else { 32 }, Arc::clone(&self.counters[&node.id]));
+                let queue = Queue::new(
+                    if video_only { 1 } else { 32 },
+                    Arc::clone(&self.counters[&node.id]),
+                    self.options.offline,
+                );
                 part.pending.insert(ni, Pending { setup, queue });
             }
         }

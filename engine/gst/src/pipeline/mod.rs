@@ -40,6 +40,10 @@ pub struct PipelineOptions {
     /// Where saved clips go (changeable live with [`Pipeline::set_clips_dir`]).
     pub clips_dir: PathBuf,
     pub events: Arc<dyn EventSink>,
+    /// Analysing a file, not recording a game: processors are fed every
+    /// input (a busy one holds the decoder back) instead of dropping the
+    /// oldest. Never for a live pipeline: the record path must not wait.
+    pub offline: bool,
 }
 
 impl std::fmt::Debug for PipelineOptions {

@@ -87,11 +87,21 @@ pub(crate) struct Inlet {
     /// A receiver of the same channel, to drop the oldest input when full.
     oldest: Receiver<Message>,
     counters: Arc<Counters>,
+    /// Offline (a file being analysed): wait for room instead of dropping.
+    lossless: bool,
 }
 
 impl Inlet {
     pub fn push(&self, pad: &str, item: Item) {
         let mut message = Message(pad.to_owned(), item);
+        if self.lossless {
+            // A processor that takes this long on one input is stuck: drop
+            // rather than hold a stopping pipeline forever.
+            if self.tx.send_timeout(message, std::time::Duration::from_secs(30)).is_err() {
+                Counters::add(&self.counters.dropped, 1);
+            }
+            return;
+        }
         loop {
             match self.tx.try_send(message) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return,
@@ -115,9 +125,9 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// `capacity` 1 for video-only processors: only the newest frame matters.
-    pub fn new(capacity: usize, counters: Arc<Counters>) -> Self {
+    pub fn new(capacity: usize, counters: Arc<Counters>, lossless: bool) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        Self { inlet: Inlet { tx, oldest: rx.clone(), counters }, rx }
+        Self { inlet: Inlet { tx, oldest: rx.clone(), counters, lossless }, rx }
     }
 }
 
@@ -139,6 +149,7 @@ impl Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let counters = Arc::clone(&queue.inlet.counters);
+        let lossless = queue.inlet.lossless;
         let (flag, id) = (Arc::clone(&stop), node.clone());
         let thread = std::thread::Builder::new()
             .name(format!("proc:{node}"))
@@ -166,6 +177,14 @@ impl Worker {
                         }
                     }
                     shared.route(&id, &mut out);
+                }
+                // Offline, what is still queued at the end is analysed too.
+                while lossless && let Ok(Message(pad, item)) = queue.rx.try_recv() {
+                    Counters::add(&counters.frames_in, 1);
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out))) {
+                        Ok(_) => shared.route(&id, &mut out),
+                        Err(_) => break,
+                    }
                 }
                 if std::panic::catch_unwind(AssertUnwindSafe(|| processor.flush(&mut out))).is_ok() {
                     shared.route(&id, &mut out);
@@ -227,7 +246,11 @@ pub(crate) fn video_bridge(
     offset_ns: i64,
 ) -> Result<gst::Pad, BuildError> {
     let queue = make(pipeline, "queue", &format!("{link}.queue"))?;
-    queue.set_property_from_str("leaky", "downstream");
+    // Live: a busy processor loses input, never holds the pipeline back.
+    // Offline (a file being analysed): every input arrives, in turn.
+    if !inlet.lossless {
+        queue.set_property_from_str("leaky", "downstream");
+    }
     queue.set_property("max-size-buffers", 1u32);
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", 0u64);
@@ -286,7 +309,11 @@ pub(crate) fn audio_bridge(
     offset_ns: i64,
 ) -> Result<gst::Pad, BuildError> {
     let queue = make(pipeline, "queue", &format!("{link}.queue"))?;
-    queue.set_property_from_str("leaky", "downstream");
+    // Live: a busy processor loses input, never holds the pipeline back.
+    // Offline (a file being analysed): every input arrives, in turn.
+    if !inlet.lossless {
+        queue.set_property_from_str("leaky", "downstream");
+    }
     let convert = make(pipeline, "audioconvert", &format!("{link}.convert"))?;
     let caps = make(pipeline, "capsfilter", &format!("{link}.caps"))?;
     caps.set_property(

@@ -97,6 +97,7 @@ pub fn start(toml: &str) -> Running {
         data_dir: dir.path().to_owned(),
         clips_dir: dir.path().join("clips"),
         events: events.clone(),
+        offline: false,
     };
     let pipeline = Pipeline::new("test", graph, registry, options);
     pipeline.start().unwrap();
