@@ -211,7 +211,10 @@ fn analyze(files: &[PathBuf], profile: &str, json: bool, config: &Config) -> any
         } else {
             indicatif::ProgressBar::hidden()
         };
-        let progress = |f: f64| bar.set_position((f * 1000.0) as u64);
+        let progress = |f: f64| {
+            bar.set_position((f * 1000.0) as u64);
+            true
+        };
         let result = clipshot_runtime::analyze::analyze_file(file, profile, &config.data_dir, &progress);
         bar.finish_and_clear();
         match result {

@@ -70,6 +70,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ai::unload))
         .routes(routes!(ai::infer))
         .routes(routes!(ai::health))
+        .routes(routes!(routes::tasks::list, routes::tasks::create))
+        .routes(routes!(routes::tasks::get, routes::tasks::delete))
         .split_for_parts();
     // Public routes, documented alongside.
     let (_, public) = OpenApiRouter::<AppState>::new()
@@ -237,6 +239,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     let state = AppState {
         engine: Arc::clone(&engine),
         ai,
+        tasks: Arc::default(),
         log: crate::routes::LogHandle(log),
         config: shared,
         hotkey: Arc::new(parking_lot::Mutex::new(hotkey)),

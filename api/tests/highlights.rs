@@ -182,3 +182,80 @@ fn clipshot_analyze_finds_the_one_burst_in_the_made_up_video() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_analysis_task_runs_over_the_api_reports_progress_and_can_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(video) = made_up_video(dir.path()) else { return };
+    let daemon = Daemon::start(&[]);
+    let api = Api::new(&daemon);
+    let r = api.post("/api/v1/ai/tasks", serde_json::json!({ "path": video })).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let task: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((task["state"].as_str(), task["profile"].as_str()), (Some("running"), Some("generic")));
+    let id = task["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let t = api.json(&format!("/api/v1/ai/tasks/{id}"), 200).await;
+        if t["state"] != "running" {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "{t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert_eq!(done["result"]["highlights"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(api.json("/api/v1/ai/tasks", 200).await.as_array().unwrap().len(), 1);
+
+    // What cannot be analysed is refused before anything starts.
+    for (body, status) in [
+        (serde_json::json!({ "path": "relative.mp4" }), 422),
+        (serde_json::json!({ "path": video, "clip_id": "x" }), 422),
+        (serde_json::json!({ "path": video, "profile": "nope" }), 422),
+        (serde_json::json!({ "clip_id": "nope" }), 404),
+    ] {
+        let r = api.post("/api/v1/ai/tasks", body.clone()).send().await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+    }
+
+    // A long recording, cancelled while it runs.
+    let long = dir.path().join("long.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=300"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "anoisesrc=d=300:a=0.1:r=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&long)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = api.post("/api/v1/ai/tasks", serde_json::json!({ "path": long })).send().await.unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = api.delete(&format!("/api/v1/ai/tasks/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let t = loop {
+        let t = api.json(&format!("/api/v1/ai/tasks/{id}"), 200).await;
+        if t["state"] != "running" {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "{t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(t["state"], "cancelled", "{t}");
+    assert!(t["progress"].as_f64().unwrap() < 1.0);
+    // A finished task is forgotten on a second delete.
+    assert_eq!(api.delete(&format!("/api/v1/ai/tasks/{id}")).send().await.unwrap().status(), 200);
+    api.json(&format!("/api/v1/ai/tasks/{id}"), 404).await;
+}

@@ -13,6 +13,7 @@ pub mod pipelines;
 pub mod plugins;
 pub mod root;
 pub mod system;
+pub mod tasks;
 pub mod ui;
 
 use crate::config::SharedConfig;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Models and the ONNX Runtime under them.
     pub ai: Arc<clipshot_ai::Ai>,
+    /// Analysis jobs.
+    pub tasks: Arc<tasks::Tasks>,
     /// Changes the log filter live.
     pub log: LogHandle,
     pub config: SharedConfig,

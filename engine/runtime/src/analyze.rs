@@ -41,6 +41,8 @@ pub enum AnalyzeError {
     Graph(String),
     #[error("analysing {}: {reason}", .file.display())]
     Failed { reason: String, file: PathBuf },
+    #[error("cancelled")]
+    Cancelled,
 }
 
 #[derive(Default)]
@@ -99,12 +101,13 @@ to = "score.audio"
     )
 }
 
-/// Scores `file` with `profile`; `progress` hears 0..1 as it goes.
+/// Scores `file` with `profile`; `progress` hears 0..1 as it goes and
+/// answers whether to go on (false cancels).
 pub fn analyze_file(
     file: &Path,
     profile: &str,
     data_dir: &Path,
-    progress: &dyn Fn(f64),
+    progress: &dyn Fn(f64) -> bool,
 ) -> Result<Analysis, AnalyzeError> {
     let info = crate::media::media_info(file)
         .map_err(|e| AnalyzeError::File { reason: e.to_string(), file: file.to_owned() })?;
@@ -128,7 +131,10 @@ pub fn analyze_file(
         std::thread::sleep(Duration::from_millis(100));
         let stats = pipeline.stats();
         let seen = stats.nodes.iter().find(|n| n.id == "motion").map_or(0, |n| n.frames_in);
-        progress((seen as f64 / frames).min(1.0));
+        if !progress((seen as f64 / frames).min(1.0)) {
+            pipeline.stop();
+            return Err(AnalyzeError::Cancelled);
+        }
         match stats.state {
             PipelineState::Starting | PipelineState::Running => started = true,
             PipelineState::Stopped if started => break,
@@ -144,7 +150,7 @@ pub fn analyze_file(
     let end = pipeline.stats();
     pipeline.stop();
     tracing::debug!(?end, "analysis done");
-    progress(1.0);
+    let _ = progress(1.0);
     let s = |ns: i64| ns as f64 / 1e9;
     let highlights = events
         .0
