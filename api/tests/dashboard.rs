@@ -246,6 +246,9 @@ fn the_dashboard_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let ui = root.join("ui");
     let Some(chromium) = browser_tools(&ui) else { return };
+    let ai_ready = std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty())
+        && root.join("models/ced-tiny/model.onnx").is_file();
+    assert!(ai_ready || std::env::var_os("CI").is_none(), "CI must have ONNX Runtime and the models");
     let daemon = Daemon::start(&[]);
     // The browser saves a 4-second clip: let the ring hold that first.
     tokio::runtime::Runtime::new().unwrap().block_on(daemon.wait_for_ring(5.0));
@@ -273,10 +276,14 @@ fn the_dashboard_in_headless_chromium() {
         .env("CLIPSHOT_TOKEN", daemon.token())
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
+        .env("AI_READY", if ai_ready { "1" } else { "0" })
         .status()
         .expect("node runs");
     assert!(status.success(), "the browser test failed (its report is above; screenshots in {})", shots.display());
-    for page in ["login", "pipelines", "clips", "player", "replay", "plugins", "settings"] {
+    for page in ["login", "pipelines", "clips", "player", "replay", "plugins", "settings"]
+        .into_iter()
+        .chain(ai_ready.then_some("models"))
+    {
         assert!(shots.join(format!("{page}.png")).is_file(), "no screenshot of {page}");
     }
 }

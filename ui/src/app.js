@@ -8,6 +8,7 @@ import * as pipelines from './pages/pipelines.js';
 import * as clips from './pages/clips.js';
 import * as player from './pages/player.js';
 import * as replay from './pages/replay.js';
+import * as models from './pages/models.js';
 import * as plugins from './pages/plugins.js';
 import * as settings from './pages/settings.js';
 
@@ -22,6 +23,7 @@ const pages = {
   clips: clips.render,
   clip: player.render,
   replay: replay.render,
+  models: models.render,
   plugins: plugins.render,
   settings: settings.render,
 };

@@ -5,6 +5,7 @@
 //   CLIPSHOT_LINK   a one-time link from `clipshot open --print`
 //   CLIPSHOT_TOKEN  the API token (only to check it never shows up)
 //   SCREENSHOT_DIR  where each page's screenshot goes
+//   AI_READY        1 when ONNX Runtime and the shipped models are installed
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -220,6 +221,19 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
     await shot(page, 'replay');
     await page.click('text=Save selection');
     await page.waitForSelector('.toast >> text=/Saved \\d+\\.\\d s/');
+  });
+
+  await t.test('the models page shows the runtime, the GPU and opens a model', { skip: process.env.AI_READY !== '1' && 'no ONNX Runtime or models here' }, async () => {
+    await page.goto(`${base}/ui/#/models`);
+    const row = page.locator('[data-model="ced-tiny"]');
+    await row.waitFor();
+    assert.match(await page.textContent('[data-testid="ai-health"]'), /ONNX Runtime.*1\.31/);
+    await row.locator('button:has-text("Load")').click();
+    await page.waitForSelector('[data-model="ced-tiny"] >> text=loaded');
+    assert.match(await row.textContent(), /CPU/);
+    await shot(page, 'models');
+    await row.locator('button:has-text("Unload")').click();
+    await page.waitForSelector('[data-model="ced-tiny"] >> text=available');
   });
 
   await t.test('plugins and settings pages; a bad setting is explained beside its field', async () => {

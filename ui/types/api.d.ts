@@ -145,6 +145,26 @@ interface ConfigView {
   read_only: string[];
 }
 
+interface ModelView {
+  id: string;
+  name: string | null;
+  version: string | null;
+  type: string | null;
+  capability: string | null;
+  licence: string | null;
+  status: 'available' | 'loaded' | 'invalid';
+  provider: string | null;
+  load_ms: number | null;
+  problems: string[];
+}
+
+interface AiHealth {
+  status: string;
+  runtime: { available: boolean; library: string; version: string | null; error: string | null };
+  execution_providers: string[];
+  gpu: { available: boolean; adapter: string | null; backend: string | null; device_type: string | null; reason: string | null; bytes_read_back: number };
+}
+
 interface SessionInfo {
   signed_in: boolean;
   csrf_token: string;
