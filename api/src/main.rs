@@ -64,7 +64,7 @@ enum Command {
     },
     /// Score recordings for highlights with a game profile, and print them.
     Analyze {
-        /// A profile name (`generic`, or one in `<data dir>/profiles`) or a TOML file.
+        /// A profile name: `generic`, or `NAME` for `<data dir>/profiles/NAME.toml`.
         #[arg(long, default_value = "generic")]
         profile: String,
         /// Print the highlights as JSON.
@@ -186,6 +186,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Analyze { profile, json, files } => {
             init_logging("warn");
+            // The models the daemon would use: `models_dir`, then the shipped ones.
+            clipshot_analysis::install(std::sync::Arc::new(clipshot::server::ai_service(&config)));
             analyze(&files, &profile, json, &config)
         }
         Command::Pipelines { command: PipelinesCommand::Validate { files } } => validate_files(&files),

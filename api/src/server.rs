@@ -140,7 +140,7 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
 /// `models/` (a model in `models_dir` with the same id wins). One intra-op
 /// thread per session on small machines: analysis leaves the cores to
 /// recording.
-fn ai_service(config: &Config) -> clipshot_ai::Ai {
+pub fn ai_service(config: &Config) -> clipshot_ai::Ai {
     let mut dirs = vec![config.models_dir()];
     dirs.extend(clipshot_ai::service::bundled_models_dir());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

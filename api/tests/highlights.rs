@@ -167,6 +167,19 @@ fn clipshot_analyze_finds_the_one_burst_in_the_made_up_video() {
     assert!(h["detectors"].as_array().unwrap().iter().any(|d| d == "motion"), "{h}");
     assert_eq!(result[0]["duration_s"].as_f64().map(f64::round), Some(14.0));
 
+    // A file without sound ends too (motion alone is not enough in `generic`).
+    let silent = dir.path().join("silent.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i", video.to_str().unwrap(), "-an", "-c", "copy"])
+        .arg(&silent)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = common::clipshot(dir.path(), &["analyze", "--json", silent.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result[0]["highlights"].as_array().unwrap().len(), 0, "{result}");
+
     // Plain output, one line per highlight; a missing file or profile is a clear error and exit 1.
     let out = common::clipshot(dir.path(), &["analyze", video.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -192,12 +205,12 @@ async fn an_analysis_task_runs_over_the_api_reports_progress_and_can_be_cancelle
     let r = api.post("/api/v1/ai/tasks", serde_json::json!({ "path": video })).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let task: serde_json::Value = r.json().await.unwrap();
-    assert_eq!((task["state"].as_str(), task["profile"].as_str()), (Some("running"), Some("generic")));
+    assert_eq!((task["state"].as_str(), task["profile"].as_str()), (Some("queued"), Some("generic")));
     let id = task["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = loop {
         let t = api.json(&format!("/api/v1/ai/tasks/{id}"), 200).await;
-        if t["state"] != "running" {
+        if t["state"] != "running" && t["state"] != "queued" {
             break t;
         }
         assert!(Instant::now() < deadline, "{t}");
@@ -247,7 +260,7 @@ async fn an_analysis_task_runs_over_the_api_reports_progress_and_can_be_cancelle
     let deadline = Instant::now() + Duration::from_secs(30);
     let t = loop {
         let t = api.json(&format!("/api/v1/ai/tasks/{id}"), 200).await;
-        if t["state"] != "running" {
+        if t["state"] != "running" && t["state"] != "queued" {
             break t;
         }
         assert!(Instant::now() < deadline, "{t}");

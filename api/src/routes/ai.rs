@@ -110,7 +110,11 @@ pub struct ModelFilter {
 /// status; invalid ones say why.
 #[utoipa::path(get, path = "/api/v1/ai/models", tag = "ai", params(ModelFilter),
     responses((status = 200, body = Vec<ModelView>)))]
-pub async fn list(State(state): State<AppState>, Query(filter): Query<ModelFilter>) -> Json<Vec<ModelView>> {
+pub async fn list(
+    State(state): State<AppState>,
+    filter: Result<Query<ModelFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<ModelView>>, Problem> {
+    let Query(filter) = filter.map_err(|e| Problem::bad_request(e.body_text()))?;
     let ai = Arc::clone(&state.ai);
     let entries = blocking(move || {
         ai.rescan();
@@ -118,14 +122,14 @@ pub async fn list(State(state): State<AppState>, Query(filter): Query<ModelFilte
     })
     .await
     .unwrap_or_default();
-    Json(
+    Ok(Json(
         entries
             .iter()
             .map(|e| view(&state, e))
             .filter(|v| filter.task.as_deref().is_none_or(|t| v.task.is_some_and(|task| task.as_str() == t)))
             .filter(|v| filter.capability.as_deref().is_none_or(|c| v.capability == Some(c)))
             .collect(),
-    )
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/ai/models/{id}", tag = "ai", params(("id" = String, Path)),
@@ -204,10 +208,11 @@ pub struct InferResult {
         (status = 503, description = "ONNX Runtime is not installed", body = Problem, content_type = "application/problem+json")))]
 pub async fn infer(
     State(state): State<AppState>,
-    Query(q): Query<InferQuery>,
+    query: Result<Query<InferQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<InferResult>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !matches!(kind.split(';').next().unwrap_or("").trim(), "audio/wav" | "audio/x-wav" | "audio/wave") {
         return Err(Problem::new(
@@ -251,9 +256,20 @@ pub async fn infer(
         })?;
         let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
         let model = ai.load(&id).map_err(ai_problem)?;
-        let manifest = entry.manifest().expect("checked above");
+        let Some(manifest) = entry.manifest() else {
+            return Err(Problem::unprocessable(
+                format!("model `{id}` cannot be used: its manifest is invalid"),
+                entry.result.as_ref().err().map(|e| e.problems.iter().map(|p| serde_json::json!({ "location": "/manifest", "code": "invalid_model", "message": p })).collect()).unwrap_or_default(),
+            ));
+        };
         let input = &manifest.inputs[0];
-        let window_s = input.preprocessing.as_ref().and_then(|p| p["window_s"].as_f64()).unwrap_or(2.0);
+        // A window from the manifest, within reason (a tiny one would mean millions of runs).
+        let window_s = input
+            .preprocessing
+            .as_ref()
+            .and_then(|p| p["window_s"].as_f64())
+            .filter(|w| (0.25..=30.0).contains(w))
+            .unwrap_or(2.0);
         let started = Instant::now();
         let mono = to_mono(&sound.samples, sound.rate, sound.channels, MODEL_RATE);
         let preprocess_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -320,8 +336,8 @@ pub struct GpuHealth {
     pub device_type: Option<String>,
     pub driver: Option<String>,
     pub reason: Option<String>,
-    /// Bytes read back from the GPU so far: the tensors handed to ONNX
-    /// Runtime (wgpu cannot share memory with its CUDA provider).
+    /// Bytes read back from the GPU so far: motion sums (200 bytes a frame)
+    /// and tensors (wgpu cannot share memory with ONNX Runtime's CUDA provider).
     pub bytes_read_back: u64,
 }
 

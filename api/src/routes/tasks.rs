@@ -21,6 +21,8 @@ const KEEP: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    /// Waiting for the task before it: one analysis at a time, beside recording.
+    Queued,
     Running,
     Done,
     Failed,
@@ -56,7 +58,7 @@ struct Entry {
 
 /// The daemon's tasks.
 #[derive(Default)]
-pub struct Tasks(Mutex<BTreeMap<String, Entry>>);
+pub struct Tasks(Mutex<BTreeMap<String, Entry>>, Mutex<()>);
 
 impl std::fmt::Debug for Tasks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,8 +74,11 @@ impl Tasks {
     }
 
     fn prune(map: &mut BTreeMap<String, Entry>) {
-        let finished: Vec<String> =
-            map.iter().filter(|(_, e)| e.task.state != TaskState::Running).map(|(k, _)| k.clone()).collect();
+        let finished: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| !matches!(e.task.state, TaskState::Running | TaskState::Queued))
+            .map(|(k, _)| k.clone())
+            .collect();
         let excess = finished.len().saturating_sub(KEEP);
         for id in finished.into_iter().take(excess) {
             map.remove(&id);
@@ -136,7 +141,7 @@ pub async fn create(
         file: file.clone(),
         clip_id: body.clip_id,
         profile: profile.clone(),
-        state: TaskState::Running,
+        state: TaskState::Queued,
         progress: 0.0,
         result: None,
         error: None,
@@ -151,6 +156,13 @@ pub async fn create(
     let (tasks, events, data_dir) =
         (Arc::clone(&state.tasks), Arc::clone(state.engine.events()), state.config.read().data_dir.clone());
     tokio::task::spawn_blocking(move || {
+        // One analysis at a time: each decodes as fast as it can.
+        let turn = tasks.1.lock();
+        tasks.update(&id, |t| {
+            if t.state == TaskState::Queued {
+                t.state = TaskState::Running;
+            }
+        });
         let last = Mutex::new(-1i64);
         let progress = |f: f64| {
             tasks.update(&id, |t| t.progress = f);
@@ -178,6 +190,7 @@ pub async fn create(
                 t.error = Some(e.to_string());
             }
         });
+        drop(turn);
         events.emit(Event::TaskProgress { task: id, progress: 1.0, message: Some(message) });
     });
     Ok((StatusCode::ACCEPTED, Json(task)))
@@ -210,7 +223,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Task>, Problem> {
     let mut map = state.tasks.0.lock();
     let Some(entry) = map.get(&id) else { return Err(Problem::not_found(format!("no task `{id}`"))) };
-    if entry.task.state == TaskState::Running {
+    if matches!(entry.task.state, TaskState::Running | TaskState::Queued) {
         entry.cancel.store(true, Ordering::Relaxed);
         return Ok(Json(entry.task.clone()));
     }

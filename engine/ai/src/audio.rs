@@ -62,6 +62,14 @@ impl Sound {
 pub fn decode_wav(bytes: &[u8]) -> Result<Sound, String> {
     let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a WAV file: {e}"))?;
     let spec = reader.spec();
+    // Rates outside what sound cards use would make resampling absurd (a
+    // rate of 1 Hz asks for billions of output samples).
+    if !(4_000..=384_000).contains(&spec.sample_rate) {
+        return Err(format!("a sample rate of {} Hz is not supported (4 kHz to 384 kHz)", spec.sample_rate));
+    }
+    if spec.channels == 0 || spec.channels > 32 {
+        return Err(format!("{} channels are not supported", spec.channels));
+    }
     let samples: Result<Vec<f32>, _> = match spec.sample_format {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect(),
         hound::SampleFormat::Int => {
@@ -177,5 +185,13 @@ mod tests {
         assert!((sound.samples[1] + 0.5).abs() < 1e-6);
         assert!((sound.seconds() - 0.1).abs() < 1e-9);
         assert!(decode_wav(b"RIFF nonsense").unwrap_err().contains("not a WAV file"));
+        // A rate of 1 Hz (or 0) would ask the resampler for billions of samples.
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let spec =
+            hound::WavSpec { channels: 1, sample_rate: 1, bits_per_sample: 8, sample_format: hound::SampleFormat::Int };
+        let mut w = hound::WavWriter::new(&mut bytes, spec).unwrap();
+        w.write_sample(1i8).unwrap();
+        w.finalize().unwrap();
+        assert!(decode_wav(bytes.get_ref()).unwrap_err().contains("1 Hz is not supported"));
     }
 }

@@ -155,6 +155,16 @@ impl OnnxRuntime {
         if let Some(key) = model.manifest.labels.as_ref().and_then(|l| l.metadata.as_deref()) {
             let text = session.metadata().map_err(ort_err)?.custom(key).unwrap_or_default();
             labels = text.lines().map(str::to_owned).collect();
+            let count = model.manifest.labels.as_ref().map_or(0, |l| l.count);
+            if labels.len() != count {
+                return Err(RuntimeError::Mismatch {
+                    model: model.manifest.id.clone(),
+                    problems: vec![format!(
+                        "metadata `{key}` holds {} labels, `labels.count` says {count}",
+                        labels.len()
+                    )],
+                });
+            }
         }
         let load_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(model = %model.manifest.id, provider, load_ms, "model loaded");

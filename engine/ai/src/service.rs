@@ -43,6 +43,8 @@ pub struct Ai {
     dirs: Vec<PathBuf>,
     threads: usize,
     entries: RwLock<Vec<Entry>>,
+    /// What the last scan saw: each model folder and its manifest's mtime.
+    seen: parking_lot::Mutex<Vec<(PathBuf, Option<std::time::SystemTime>)>>,
     loaded: RwLock<BTreeMap<String, Arc<LoadedModel>>>,
     gpu: std::sync::OnceLock<clipshot_gpu::Preprocessor>,
 }
@@ -75,6 +77,24 @@ fn scan(dirs: &[PathBuf]) -> Vec<Entry> {
     entries
 }
 
+/// The model folders and when each folder and manifest last changed.
+fn fingerprint(dirs: &[PathBuf]) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut out = Vec::new();
+    for dir in dirs {
+        out.push((dir.clone(), mtime(dir)));
+        let Ok(read) = std::fs::read_dir(dir) else { continue };
+        let mut folders: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        folders.sort();
+        for f in folders {
+            let manifest = f.join("model.json");
+            out.push((manifest.clone(), mtime(&manifest)));
+            out.push((f.clone(), mtime(&f)));
+        }
+    }
+    out
+}
+
 impl Ai {
     /// Scans `dirs` now; the runtime loads on first use.
     pub fn new(dirs: Vec<PathBuf>, threads: usize) -> Self {
@@ -84,16 +104,23 @@ impl Ai {
                 tracing::warn!("model skipped: {err}");
             }
         }
-        Self { dirs, threads, entries: RwLock::new(entries), loaded: RwLock::default(), gpu: Default::default() }
+        let seen = parking_lot::Mutex::new(fingerprint(&dirs));
+        Self { dirs, threads, entries: RwLock::new(entries), seen, loaded: RwLock::default(), gpu: Default::default() }
     }
 
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
 
-    /// Reads the folders again (a model added or fixed by hand).
+    /// Reads the folders again when a model folder or manifest changed (a
+    /// model added or fixed by hand); unchanged, nothing is hashed again.
     pub fn rescan(&self) {
-        *self.entries.write() = scan(&self.dirs);
+        let now = fingerprint(&self.dirs);
+        let mut seen = self.seen.lock();
+        if *seen != now {
+            *self.entries.write() = scan(&self.dirs);
+            *seen = now;
+        }
     }
 
     pub fn entries(&self) -> Vec<Entry> {

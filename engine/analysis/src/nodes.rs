@@ -26,7 +26,9 @@ static AI: OnceLock<Arc<Ai>> = OnceLock::new();
 
 /// Hands the daemon's models and GPU to the analysis nodes (once, at start).
 pub fn install(ai: Arc<Ai>) {
-    let _ = AI.set(ai);
+    if AI.set(ai).is_err() {
+        tracing::warn!("the analysis nodes already have their models; a second install is ignored");
+    }
 }
 
 /// The installed models, or the data dir's and the shipped ones.
@@ -114,7 +116,7 @@ impl Processor for MotionProcessor {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileProps {
-    /// A game profile: `generic`, another name in `profiles/` or `<data dir>/profiles`, or a TOML path.
+    /// A game profile: `generic`, or another name in `profiles/` or `<data dir>/profiles`.
     #[serde(default = "default_profile")]
     pub profile: String,
 }
@@ -164,8 +166,10 @@ struct AudioProcessor {
     /// (profile class index, model class index, weight)
     classes: Vec<(usize, usize, f32)>,
     loudness: Loudness,
-    window: usize,
-    hop: usize,
+    window_s: f64,
+    hop_s: f64,
+    /// The source's rate: the buffer holds mono samples at it.
+    rate: u32,
     buffer: Vec<f32>,
     /// Samples since the last window was scored.
     since: usize,
@@ -209,8 +213,9 @@ impl ProcessorNode for AudioNode {
                 model,
                 classes,
                 loudness: Loudness::new(jump),
-                window: (audio.window_s * MODEL_RATE as f32) as usize,
-                hop: (audio.hop_s * MODEL_RATE as f32) as usize,
+                window_s: f64::from(audio.window_s),
+                hop_s: f64::from(audio.hop_s),
+                rate: 0,
                 buffer: Vec::new(),
                 since: 0,
                 buffer_start_ns: None,
@@ -223,26 +228,35 @@ impl ProcessorNode for AudioNode {
 impl Processor for AudioProcessor {
     fn process(&mut self, _pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
         let Input::Audio(chunk) = input else { return Ok(()) };
-        let mono = to_mono(chunk.samples, chunk.rate, chunk.channels, MODEL_RATE);
-        // A gap in time (dropped input, a restart) starts the window over.
-        let expected =
-            self.buffer_start_ns.map(|s| s + (self.buffer.len() as f64 / f64::from(MODEL_RATE) * 1e9) as i64);
-        if expected.is_none_or(|e| (chunk.pts_ns - e).abs() > 200_000_000) {
+        let rate = chunk.rate.max(1);
+        let channels = usize::from(chunk.channels.max(1));
+        // Kept at the source's rate, mixed to mono; each window is resampled
+        // whole when it is scored (no seams at chunk edges, no drift).
+        let samples_ns = |n: usize| (n as f64 / f64::from(rate) * 1e9) as i64;
+        let expected = self.buffer_start_ns.map(|s| s + samples_ns(self.buffer.len()));
+        // A gap in time (dropped input, a restart) or a new rate starts over.
+        if self.rate != rate || expected.is_none_or(|e| (chunk.pts_ns - e).abs() > 200_000_000) {
             self.buffer.clear();
             self.since = 0;
+            self.rate = rate;
             self.buffer_start_ns = Some(chunk.pts_ns);
         }
-        self.buffer.extend_from_slice(&mono);
-        self.since += mono.len();
-        while self.buffer.len() >= self.window && self.since >= self.hop {
-            let start = self.buffer.len() - self.window;
-            let window = &self.buffer[start..];
-            let end_ns =
-                self.buffer_start_ns.unwrap_or(0) + (self.buffer.len() as f64 / f64::from(MODEL_RATE) * 1e9) as i64;
-            let loudness = self.loudness.update(&window[window.len() - self.hop.min(window.len())..]);
+        let before = self.buffer.len();
+        self.buffer
+            .extend(chunk.samples.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32));
+        self.since += self.buffer.len() - before;
+        let window = (self.window_s * f64::from(rate)) as usize;
+        let hop = ((self.hop_s * f64::from(rate)) as usize).max(1);
+        while self.buffer.len() >= window && self.since >= hop {
+            let native = &self.buffer[self.buffer.len() - window..];
+            let end_ns = self.buffer_start_ns.unwrap_or(0) + samples_ns(self.buffer.len());
+            let mono = to_mono(native, rate, 1, MODEL_RATE);
+            let loudness = self
+                .loudness
+                .update(&mono[mono.len() - mono.len().min((self.hop_s * f64::from(MODEL_RATE)) as usize)..]);
             let (mut events, mut class) = (0.0f32, -1.0f32);
             if let Some((model, input)) = &self.model {
-                let scores = AudioTagger::new(model, input).scores(window).map_err(|e| ProcessError(e.to_string()))?;
+                let scores = AudioTagger::new(model, input).scores(&mono).map_err(|e| ProcessError(e.to_string()))?;
                 for (i, j, w) in &self.classes {
                     let v = scores.get(*j).copied().unwrap_or(0.0) * w;
                     if v > events {
@@ -257,9 +271,9 @@ impl Processor for AudioProcessor {
             });
             self.since = 0;
             // Keep one window of history.
-            let drop = self.buffer.len() - self.window;
+            let drop = self.buffer.len() - window;
             self.buffer.drain(..drop);
-            self.buffer_start_ns = Some(end_ns - (self.window as f64 / f64::from(MODEL_RATE) * 1e9) as i64);
+            self.buffer_start_ns = Some(end_ns - samples_ns(window));
         }
         Ok(())
     }

@@ -145,18 +145,32 @@ pub fn dirs(data_dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// The profile `name` (a file `<name>.toml` in `dirs`, or a path to one).
+/// The shipped `generic` profile, built in: it works wherever the binary is.
+pub const GENERIC: &str = include_str!("../../../profiles/generic.toml");
+
+/// The profile `name`: a file `<name>.toml` in `dirs` (a plain name, never a
+/// path: a profile comes from the API too), else the built-in `generic`.
 pub fn load(name: &str, dirs: &[PathBuf]) -> Result<Profile, ProfileError> {
-    let as_path = Path::new(name);
-    let candidates: Vec<PathBuf> = if name.ends_with(".toml") || as_path.components().count() > 1 {
-        vec![as_path.to_owned()]
-    } else {
-        dirs.iter().map(|d| d.join(format!("{name}.toml"))).collect()
-    };
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plain {
+        return Err(ProfileError {
+            source_name: name.to_owned(),
+            problems: vec![
+                "a profile is named by letters, digits, `-` and `_` (the file `<name>.toml` in a profiles folder)"
+                    .into(),
+            ],
+        });
+    }
+    let candidates: Vec<PathBuf> = dirs.iter().map(|d| d.join(format!("{name}.toml"))).collect();
     for path in &candidates {
         if let Ok(text) = std::fs::read_to_string(path) {
             return Profile::parse(&text, &path.display().to_string());
         }
+    }
+    if name == "generic" {
+        return Profile::parse(GENERIC, "generic (built in)");
     }
     Err(ProfileError {
         source_name: name.to_owned(),
@@ -245,6 +259,14 @@ mod tests {
         assert!(e.to_string().starts_with("profile x.toml:"), "{e}");
         let e = load("nope", &[PathBuf::from("/nonexistent")]).unwrap_err();
         assert!(e.to_string().contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn a_profile_is_a_name_not_a_path_and_generic_is_built_in() {
+        for bad in ["../etc/passwd", "/etc/passwd", "a.toml", ""] {
+            assert!(load(bad, &[]).unwrap_err().to_string().contains("named by letters"), "{bad}");
+        }
+        assert_eq!(load("generic", &[]).unwrap().name, "generic");
     }
 
     #[test]

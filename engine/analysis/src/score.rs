@@ -41,11 +41,14 @@ pub enum Decision {
     },
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Latest {
     pts_ns: i64,
     value: f32,
 }
+
+/// Points of the score kept for timelines (an hour at 10 a second).
+const TIMELINE_CAP: usize = 36_000;
 
 #[derive(Debug)]
 struct Open {
@@ -69,9 +72,9 @@ struct PendingClip {
 #[derive(Debug)]
 pub struct Scorer {
     profile: Profile,
-    motion: Latest,
-    loudness: Latest,
-    events: Latest,
+    motion: Option<Latest>,
+    loudness: Option<Latest>,
+    events: Option<Latest>,
     class: Option<String>,
     open: Option<Open>,
     pending: Option<PendingClip>,
@@ -87,9 +90,9 @@ impl Scorer {
     pub fn new(profile: Profile) -> Self {
         Self {
             profile,
-            motion: Latest::default(),
-            loudness: Latest::default(),
-            events: Latest::default(),
+            motion: None,
+            loudness: None,
+            events: None,
             class: None,
             open: None,
             pending: None,
@@ -98,8 +101,8 @@ impl Scorer {
         }
     }
 
-    fn fresh(latest: Latest, now: i64) -> f32 {
-        if latest.pts_ns != 0 && (now - latest.pts_ns).abs() <= STALE_NS { latest.value } else { 0.0 }
+    fn fresh(latest: Option<Latest>, now: i64) -> f32 {
+        latest.filter(|l| (now - l.pts_ns).abs() <= STALE_NS).map_or(0.0, |l| l.value)
     }
 
     /// The fused score at `now` and the contributions by detector.
@@ -127,17 +130,20 @@ impl Scorer {
                     Some(m) => (difference / m.difference_full).clamp(0.0, 1.0),
                     None => 0.0,
                 };
-                self.motion = Latest { pts_ns: *pts_ns, value };
+                self.motion = Some(Latest { pts_ns: *pts_ns, value });
                 *pts_ns
             }
             Observation::Sound { pts_ns, loudness, events, class } => {
-                self.loudness = Latest { pts_ns: *pts_ns, value: loudness.clamp(0.0, 1.0) };
-                self.events = Latest { pts_ns: *pts_ns, value: events.clamp(0.0, 1.0) };
+                self.loudness = Some(Latest { pts_ns: *pts_ns, value: loudness.clamp(0.0, 1.0) });
+                self.events = Some(Latest { pts_ns: *pts_ns, value: events.clamp(0.0, 1.0) });
                 self.class.clone_from(class);
                 *pts_ns
             }
         };
         let (score, parts) = self.fuse(now);
+        if self.timeline.len() >= TIMELINE_CAP {
+            self.timeline.drain(..TIMELINE_CAP / 2);
+        }
         self.timeline.push((now, score));
         let mut decisions = Vec::new();
         let p = &self.profile;
@@ -311,9 +317,10 @@ mod tests {
         assert_eq!(c.len(), 1, "{d:?}");
         assert_eq!(c[0].0, h[0].start_ns - 10 * S);
         assert_eq!(c[0].1, h[0].end_ns + 3 * S);
-        // Saved once its post-roll had passed, before the end of play.
-        let clip_at = d.iter().position(|x| matches!(x, Decision::Clip { .. })).unwrap();
-        assert!(clip_at < d.len());
+        // Saved once its post-roll had passed, during play, not at the flush.
+        let mut s2 = Scorer::new(profile());
+        let during = play(&mut s2, 0.0, 60.0, |t| (20.0..22.0).contains(&t));
+        assert_eq!(clips(&during).len(), 1, "{during:?}");
         assert!(s.timeline.iter().any(|(_, v)| *v >= 0.5) && s.timeline.iter().filter(|(_, v)| *v > 0.1).count() < 40);
     }
 

@@ -65,7 +65,8 @@ pub enum FrameError {
 
 impl<'a> Frame<'a> {
     /// A frame with GStreamer's default layout: rows padded to 4 bytes (I420's
-    /// chroma rows to 4 as well), planes back to back.
+    /// chroma rows to 4 as well), planes back to back after an even number of
+    /// luma rows.
     pub fn tight(format: Format, width: u32, height: u32, data: &'a [u8]) -> Self {
         let round4 = |n: u32| n.div_ceil(4) * 4;
         let (offsets, strides) = match format {
@@ -73,13 +74,13 @@ impl<'a> Frame<'a> {
             Format::I420 => {
                 let ys = round4(width);
                 let cs = round4(width.div_ceil(2));
-                let u = ys * height;
+                let u = ys * height.next_multiple_of(2);
                 let v = u + cs * height.div_ceil(2);
                 ([0, u, v], [ys, cs, cs])
             }
             Format::Nv12 => {
                 let ys = round4(width);
-                ([0, ys * height, 0], [ys, ys, 0])
+                ([0, ys * height.next_multiple_of(2), 0], [ys, ys, 0])
             }
         };
         Self { format, width, height, data, offsets, strides, matrix: Matrix::default() }

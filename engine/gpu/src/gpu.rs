@@ -105,6 +105,10 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        // A GL adapter without compute shaders cannot run the passes: the CPU path is the answer there.
+        if !adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+            return Err(GpuError::NoAdapter(format!("{} has no compute shaders", adapter.get_info().name)));
+        }
         let raw = adapter.get_info();
         let info = AdapterInfo {
             name: raw.name.clone(),
@@ -118,6 +122,11 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
+        // wgpu panics on a validation error unless someone listens: log it instead (the
+        // result of that pass is then wrong, never the process gone).
+        device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
+            tracing::error!("GPU error in analysis preprocessing: {e}");
+        }));
         let preprocess = pipeline(&device, "preprocess", clipshot_shaders::PREPROCESS);
         let motion = pipeline(&device, "motion", clipshot_shaders::MOTION);
         tracing::info!(adapter = %info.name, backend = %info.backend, kind = %info.device_type, "GPU preprocessing ready");
@@ -227,6 +236,10 @@ impl Gpu {
     pub fn preprocess(&self, frame: &Frame<'_>, spec: &Spec, out: &mut [f32]) -> Result<(), GpuError> {
         assert_eq!(out.len(), spec.len(), "the output holds the whole tensor");
         let bytes = (spec.len() * 4) as u64;
+        let limit = self.device.limits().max_storage_buffer_binding_size;
+        if bytes > limit || frame.needed() as u64 > limit {
+            return Err(GpuError::Readback(format!("a frame or tensor over the device's {limit} bytes")));
+        }
         let tensor = self.storage("tensor", bytes);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         self.encode_preprocess(&mut encoder, frame, spec, &tensor)?;
@@ -251,7 +264,7 @@ pub struct GpuMotion {
 impl GpuMotion {
     /// Features computed at `width`×`height` (at most 65536 pixels: the sums are 32-bit).
     pub fn new(gpu: Arc<Gpu>, width: u32, height: u32) -> Self {
-        assert!(width * height <= 65_536, "motion features work on small frames");
+        assert!(u64::from(width) * u64::from(height) < 65_536, "motion features work on small frames");
         let spec = Spec::unit(width, height);
         let bytes = (spec.len() * 4) as u64;
         let frames = [gpu.storage("motion frame a", bytes), gpu.storage("motion frame b", bytes)];

@@ -65,6 +65,8 @@ impl Preprocessor {
 
     /// A motion tracker at `width`×`height` on this backend.
     pub fn motion(&self, width: u32, height: u32) -> MotionTracker {
+        // The sums are 32-bit fixed point: small frames only, on either path.
+        assert!(u64::from(width) * u64::from(height) < 65_536, "motion features work on small frames");
         match self {
             Preprocessor::Gpu(gpu) => MotionTracker::Gpu(Box::new(GpuMotion::new(Arc::clone(gpu), width, height))),
             Preprocessor::Cpu { .. } => {

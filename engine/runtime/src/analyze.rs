@@ -54,51 +54,34 @@ impl EventSink for Collect {
     }
 }
 
-fn graph(file: &Path, profile: &str) -> String {
+/// The analysis graph for the streams `file` has: a branch per stream, and
+/// the scorer waits for the slower one only when there are two.
+fn graph(file: &Path, profile: &str, video: bool, audio: bool) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    format!(
-        r#"
-name = "analyze"
-description = "A recording through the analysis branch"
-
-[[nodes]]
-id = "file"
-kind = "capture.file"
-props = {{ path = {}, realtime = false }}
-
-[[nodes]]
-id = "motion"
-kind = "analyze.motion"
-
-[[nodes]]
-id = "sound"
-kind = "analyze.audio"
-props = {{ profile = {p} }}
-
-[[nodes]]
-id = "score"
-kind = "analyze.score"
-props = {{ profile = {p}, auto_clip = false, in_order = true }}
-
-[[links]]
-from = "file.video"
-to = "motion.video"
-
-[[links]]
-from = "file.audio"
-to = "sound.audio"
-
-[[links]]
-from = "motion.out"
-to = "score.motion"
-
-[[links]]
-from = "sound.out"
-to = "score.audio"
-"#,
+    let p = quote(profile);
+    let mut toml = format!(
+        "name = \"analyze\"\ndescription = \"A recording through the analysis branch\"\n\n\
+         [[nodes]]\nid = \"file\"\nkind = \"capture.file\"\nprops = {{ path = {}, realtime = false }}\n\n\
+         [[nodes]]\nid = \"score\"\nkind = \"analyze.score\"\n\
+         props = {{ profile = {p}, auto_clip = false, in_order = {} }}\n",
         quote(&file.display().to_string()),
-        p = quote(profile),
-    )
+        video && audio,
+    );
+    if video {
+        toml.push_str(
+            "\n[[nodes]]\nid = \"motion\"\nkind = \"analyze.motion\"\n\
+             \n[[links]]\nfrom = \"file.video\"\nto = \"motion.video\"\n\
+             \n[[links]]\nfrom = \"motion.out\"\nto = \"score.motion\"\n",
+        );
+    }
+    if audio {
+        toml.push_str(&format!(
+            "\n[[nodes]]\nid = \"sound\"\nkind = \"analyze.audio\"\nprops = {{ profile = {p} }}\n\
+             \n[[links]]\nfrom = \"file.audio\"\nto = \"sound.audio\"\n\
+             \n[[links]]\nfrom = \"sound.out\"\nto = \"score.audio\"\n"
+        ));
+    }
+    toml
 }
 
 /// Scores `file` with `profile`; `progress` hears 0..1 as it goes and
@@ -112,7 +95,12 @@ pub fn analyze_file(
     let info = crate::media::media_info(file)
         .map_err(|e| AnalyzeError::File { reason: e.to_string(), file: file.to_owned() })?;
     let registry = Arc::new(registry()?);
-    let spec = GraphSpec::from_toml(&graph(file, profile)).map_err(|e| AnalyzeError::Graph(e.to_string()))?;
+    let (video, audio) = (info.video_codec.is_some(), info.audio_codec.is_some());
+    if !video && !audio {
+        return Err(AnalyzeError::File { reason: "no video or audio stream".into(), file: file.to_owned() });
+    }
+    let spec =
+        GraphSpec::from_toml(&graph(file, profile, video, audio)).map_err(|e| AnalyzeError::Graph(e.to_string()))?;
     let validated = clipshot_core::validate::validate(&spec, &registry)
         .map_err(|e| AnalyzeError::Graph(e.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let events = Arc::new(Collect::default());
@@ -124,13 +112,15 @@ pub fn analyze_file(
     };
     let pipeline = Pipeline::new("analyze", validated, registry, options);
     pipeline.start().map_err(|e| AnalyzeError::Failed { reason: e.to_string(), file: file.to_owned() })?;
-    let frames = (info.duration_s * 8.0).max(1.0);
-    // The pipeline is built on its own thread: it reads as stopped until it starts.
-    let mut started = false;
+    // Started: a short file may reach its end before the first look.
+    let frames = (info.duration_s * if video { 8.0 } else { 47.0 }).max(1.0);
+    let mut started = true;
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let stats = pipeline.stats();
-        let seen = stats.nodes.iter().find(|n| n.id == "motion").map_or(0, |n| n.frames_in);
+        // Progress by what the first detector has seen (motion: 8 frames a second; sound: ~50 chunks).
+        let seen =
+            stats.nodes.iter().find(|n| n.id == if video { "motion" } else { "sound" }).map_or(0, |n| n.frames_in);
         if !progress((seen as f64 / frames).min(1.0)) {
             pipeline.stop();
             return Err(AnalyzeError::Cancelled);

@@ -33,6 +33,9 @@ pub(super) struct Assembled {
     /// The processors that run: where their input goes, and their threads
     /// (stopped and flushed when the run ends or the part is dropped).
     processors: HashMap<usize, Running>,
+    /// Node indices in topological order: processors stop upstream first, so
+    /// what a draining detector emits still reaches the scorer.
+    order: Vec<usize>,
     /// Processor timestamps are on the ring's timeline.
     offset_ns: i64,
     /// Feeders of its sources (a capture session, a portal grant): dropped
@@ -43,7 +46,11 @@ pub(super) struct Assembled {
 impl Drop for Assembled {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
-        // The appsinks are gone: the workers drain what is queued and stop.
+        // The appsinks are gone: the workers drain what is queued and stop,
+        // upstream first.
+        for n in std::mem::take(&mut self.order) {
+            self.processors.remove(&n);
+        }
         self.processors.clear();
     }
 }
@@ -137,6 +144,7 @@ impl Shared {
             inputs: HashMap::new(),
             joinable: std::collections::HashSet::new(),
             processors: HashMap::new(),
+            order: self.graph.topological_order().to_vec(),
             offset_ns,
             resources: Vec::new(),
         };

@@ -434,8 +434,9 @@ impl Shared {
         for output in out.drain() {
             match output {
                 Output::Tensor { pad, tensor } => {
-                    let routes = self.routes.lock();
-                    for (inlet, to_pad) in routes.get(&(node.to_owned(), pad)).into_iter().flatten() {
+                    // Cloned out of the lock: an offline push may wait for room.
+                    let targets = self.routes.lock().get(&(node.to_owned(), pad)).cloned().unwrap_or_default();
+                    for (inlet, to_pad) in &targets {
                         inlet.push(to_pad, processors::Item::Tensor(tensor.clone()));
                     }
                 }

@@ -7,6 +7,11 @@
 //! when the processor is still busy, the oldest waiting input is dropped and
 //! counted. Nothing on this side ever blocks a streaming thread, so a slow or
 //! stuck processor costs the record path nothing.
+//!
+//! Offline (a file being analysed, `PipelineOptions::offline`) is the
+//! exception: queues do not leak and a full channel waits, so every input
+//! reaches its processor; workers drain what is queued when the file ends,
+//! upstream first. There is no record path there to protect.
 
 use super::Shared;
 use super::stats::Counters;
@@ -85,7 +90,9 @@ struct Message(String, Item);
 pub(crate) struct Inlet {
     tx: Sender<Message>,
     /// A receiver of the same channel, to drop the oldest input when full.
-    oldest: Receiver<Message>,
+    /// None when lossless: then the channel closes with its worker, and a
+    /// push to a stopped processor fails at once.
+    oldest: Option<Receiver<Message>>,
     counters: Arc<Counters>,
     /// Offline (a file being analysed): wait for room instead of dropping.
     lossless: bool,
@@ -107,7 +114,7 @@ impl Inlet {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return,
                 Err(TrySendError::Full(back)) => {
                     message = back;
-                    if self.oldest.try_recv().is_ok() {
+                    if self.oldest.as_ref().is_some_and(|o| o.try_recv().is_ok()) {
                         Counters::add(&self.counters.dropped, 1);
                     }
                 }
@@ -127,13 +134,16 @@ impl Queue {
     /// `capacity` 1 for video-only processors: only the newest frame matters.
     pub fn new(capacity: usize, counters: Arc<Counters>, lossless: bool) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        Self { inlet: Inlet { tx, oldest: rx.clone(), counters, lossless }, rx }
+        let oldest = (!lossless).then(|| rx.clone());
+        Self { inlet: Inlet { tx, oldest, counters, lossless }, rx }
     }
 }
 
 /// A processor's thread; dropping it flushes and joins the processor.
 pub(crate) struct Worker {
     node: String,
+    /// Offline: wait for the drain however long it takes.
+    lossless: bool,
     stop: Arc<AtomicBool>,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
@@ -182,9 +192,15 @@ impl Worker {
                 while lossless && let Ok(Message(pad, item)) = queue.rx.try_recv() {
                     Counters::add(&counters.frames_in, 1);
                     match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out))) {
-                        Ok(_) => shared.route(&id, &mut out),
-                        Err(_) => break,
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => Counters::add(&counters.errors, 1),
+                        Err(_) => {
+                            Counters::add(&counters.errors, 1);
+                            let _ = done_tx.send(());
+                            return;
+                        }
                     }
+                    shared.route(&id, &mut out);
                 }
                 if std::panic::catch_unwind(AssertUnwindSafe(|| processor.flush(&mut out))).is_ok() {
                     shared.route(&id, &mut out);
@@ -192,7 +208,7 @@ impl Worker {
                 let _ = done_tx.send(());
             })
             .map_err(|e| BuildError::Node { node: node.clone(), message: format!("cannot start a thread: {e}") })?;
-        Ok(Self { node, stop, done, thread: Some(thread) })
+        Ok(Self { node, lossless, stop, done, thread: Some(thread) })
     }
 }
 
@@ -200,11 +216,12 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let Some(thread) = self.thread.take() else { return };
-        if self.done.recv_timeout(STOP_GRACE).is_ok() {
+        let grace = if self.lossless { Duration::from_secs(3600) } else { STOP_GRACE };
+        if self.done.recv_timeout(grace).is_ok() {
             let _ = thread.join();
         } else {
             // Stuck in a call: leave the thread behind rather than hang the stop.
-            tracing::warn!(node = %self.node, "processor did not stop within {STOP_GRACE:?}; its thread is left behind");
+            tracing::warn!(node = %self.node, "processor did not stop within {grace:?}; its thread is left behind");
         }
     }
 }
