@@ -47,6 +47,7 @@ pub struct Ai {
     seen: parking_lot::Mutex<Vec<(PathBuf, Option<std::time::SystemTime>)>>,
     loaded: RwLock<BTreeMap<String, Arc<LoadedModel>>>,
     gpu: std::sync::OnceLock<clipshot_gpu::Preprocessor>,
+    opening: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for Ai {
@@ -105,7 +106,15 @@ impl Ai {
             }
         }
         let seen = parking_lot::Mutex::new(fingerprint(&dirs));
-        Self { dirs, threads, entries: RwLock::new(entries), seen, loaded: RwLock::default(), gpu: Default::default() }
+        Self {
+            dirs,
+            threads,
+            entries: RwLock::new(entries),
+            seen,
+            loaded: RwLock::default(),
+            gpu: Default::default(),
+            opening: Default::default(),
+        }
     }
 
     pub fn dirs(&self) -> &[PathBuf] {
@@ -140,6 +149,11 @@ impl Ai {
     /// The open session of `id`, opening it if needed (the file is hashed
     /// again first: what is opened is what the manifest names).
     pub fn load(&self, id: &str) -> Result<Arc<LoadedModel>, AiError> {
+        if let Some(m) = self.loaded.read().get(id) {
+            return Ok(Arc::clone(m));
+        }
+        // One opening at a time: two callers asking at once get one session.
+        let _opening = self.opening.lock();
         if let Some(m) = self.loaded.read().get(id) {
             return Ok(Arc::clone(m));
         }
