@@ -46,6 +46,30 @@ pub struct PipelineMetrics {
     pub ring_bytes: u64,
     pub ring_max_seconds: f64,
     pub bytes_copied: u64,
+    /// Frames and sound the analysis nodes let go because they were busy
+    /// (by design: analysis never holds up recording).
+    pub analysis_dropped: u64,
+}
+
+/// Highlight detection: the runtime under the models and the GPU that
+/// preprocesses for them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AiMetrics {
+    /// ONNX Runtime is loaded (its version), or why not.
+    pub runtime: Option<String>,
+    pub runtime_error: Option<String>,
+    /// Models with an open session, and the execution provider of each.
+    pub loaded_models: Vec<String>,
+}
+
+/// The GPU that preprocesses frames for the models.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GpuMetrics {
+    pub adapter: String,
+    pub backend: String,
+    pub device_type: String,
+    /// Bytes read back from the GPU so far (tensors and motion sums).
+    pub bytes_read_back: u64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -54,12 +78,14 @@ pub struct SystemMetrics {
     pub cpu_percent: f64,
     /// … its resident memory in MiB …
     pub memory_mb: f64,
-    /// … and GPU utilisation (`null`: no GPU readout yet).
+    /// … and GPU utilisation (`null`: wgpu has no utilisation readout).
     pub gpu_percent: Option<f64>,
     pub process: ProcessMetrics,
     pub pipelines: Vec<PipelineMetrics>,
-    /// GPU utilisation, when a GPU is present and readable (none here yet).
-    pub gpu: Option<serde_json::Value>,
+    pub ai: AiMetrics,
+    /// The preprocessing GPU; `null` while none is in use (preprocessing on
+    /// the CPU, or nothing analysed yet).
+    pub gpu: Option<GpuMetrics>,
 }
 
 impl Metrics {
@@ -69,7 +95,7 @@ impl Metrics {
         Ok(Self { prometheus, cpu: clipshot_runtime::process::CpuMeter::default() })
     }
 
-    pub fn snapshot(&self, engine: &Engine, uptime: Duration) -> SystemMetrics {
+    pub fn snapshot(&self, engine: &Engine, ai: &clipshot_ai::Ai, uptime: Duration) -> SystemMetrics {
         let cpu_seconds = clipshot_runtime::process::cpu_seconds();
         let cpu_percent = self.cpu.percent();
         let pipelines = engine
@@ -79,6 +105,10 @@ impl Metrics {
                 let p = engine.pipeline(&summary.id)?;
                 let stats = p.stats();
                 let ring = stats.nodes.iter().find_map(|n| n.ring.clone());
+                let processor = |kind: &str| {
+                    engine.registry().descriptor(kind).is_some_and(|d| d.implementation != Implementation::Segment)
+                };
+                let analysis_dropped = stats.nodes.iter().filter(|n| processor(&n.kind)).map(|n| n.dropped).sum();
                 let source_fps = stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
                 let latency = match (p.now_ns(None), p.ring(None).and_then(|r| r.newest_video_ns())) {
                     (Some(now), Some(newest)) if stats.state == PipelineState::Running => {
@@ -107,17 +137,37 @@ impl Metrics {
                     ring_bytes: ring.as_ref().map_or(0, |r| r.stats.bytes),
                     ring_max_seconds: ring.as_ref().map_or(0.0, |r| r.max_seconds),
                     bytes_copied: stats.nodes.iter().map(|n| n.bytes_copied).sum(),
+                    analysis_dropped,
                 })
             })
             .collect();
         let rss_bytes = clipshot_runtime::process::rss_bytes();
+        let (runtime, runtime_error) = match ai.runtime() {
+            Ok(rt) => (Some(rt.version.clone()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let ai_metrics = AiMetrics {
+            runtime,
+            runtime_error,
+            loaded_models: ai.loaded_all().iter().map(|m| format!("{} ({})", m.id, m.provider)).collect(),
+        };
+        let gpu = match ai.preprocessor_if_open() {
+            Some(clipshot_gpu::Preprocessor::Gpu(gpu)) => Some(GpuMetrics {
+                adapter: gpu.info().name.clone(),
+                backend: gpu.info().backend.clone(),
+                device_type: gpu.info().device_type.clone(),
+                bytes_read_back: gpu.bytes_read_back(),
+            }),
+            _ => None,
+        };
         SystemMetrics {
             cpu_percent,
             memory_mb: rss_bytes as f64 / (1024.0 * 1024.0),
             gpu_percent: None,
             process: ProcessMetrics { cpu_seconds, cpu_percent, rss_bytes, uptime_s: uptime.as_secs_f64() },
             pipelines,
-            gpu: None,
+            ai: ai_metrics,
+            gpu,
         }
     }
 
@@ -126,6 +176,12 @@ impl Metrics {
         metrics::gauge!("clipshot_process_cpu_seconds").set(snapshot.process.cpu_seconds);
         metrics::gauge!("clipshot_process_resident_memory_bytes").set(snapshot.process.rss_bytes as f64);
         metrics::gauge!("clipshot_uptime_seconds").set(snapshot.process.uptime_s);
+        metrics::gauge!("clipshot_ai_runtime_available").set(if snapshot.ai.runtime.is_some() { 1.0 } else { 0.0 });
+        metrics::gauge!("clipshot_ai_models_loaded").set(snapshot.ai.loaded_models.len() as f64);
+        if let Some(gpu) = &snapshot.gpu {
+            metrics::gauge!("clipshot_gpu_bytes_read_back", "adapter" => gpu.adapter.clone())
+                .set(gpu.bytes_read_back as f64);
+        }
         for p in &snapshot.pipelines {
             let id = p.id.clone();
             metrics::gauge!("clipshot_pipeline_fps", "pipeline" => id.clone()).set(p.fps);
@@ -135,6 +191,7 @@ impl Metrics {
             metrics::gauge!("clipshot_ring_seconds", "pipeline" => id.clone()).set(p.ring_seconds);
             metrics::gauge!("clipshot_ring_bytes", "pipeline" => id.clone()).set(p.ring_bytes as f64);
             metrics::gauge!("clipshot_bytes_copied", "pipeline" => id.clone()).set(p.bytes_copied as f64);
+            metrics::gauge!("clipshot_analysis_dropped", "pipeline" => id.clone()).set(p.analysis_dropped as f64);
             if let Some(ms) = p.frame_latency_ms {
                 metrics::gauge!("clipshot_frame_latency_seconds", "pipeline" => id).set(ms / 1e3);
             }

@@ -74,6 +74,25 @@ impl IntoResponse for Problem {
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
+impl<T: serde::de::DeserializeOwned> ApiJson<T> {
+    /// A body already read (a route that takes several content types),
+    /// with the same answers as the extractor: 400 for bad JSON, 422 for the
+    /// wrong shape.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_bytes(bytes) {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => {
+                use axum::extract::rejection::JsonRejection;
+                let detail = rejection.body_text();
+                Err(match rejection {
+                    JsonRejection::JsonDataError(_) => Problem::unprocessable(detail, Vec::new()),
+                    _ => Problem::bad_request(detail),
+                })
+            }
+        }
+    }
+}
+
 impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
 where
     T: serde::de::DeserializeOwned,

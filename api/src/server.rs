@@ -68,8 +68,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ai::get))
         .routes(routes!(ai::load))
         .routes(routes!(ai::unload))
-        .routes(routes!(ai::infer))
+        .routes(routes!(routes::infer::infer))
+        .routes(routes!(routes::infer::infer_stream))
         .routes(routes!(ai::health))
+        .routes(routes!(routes::profiles::list))
+        .routes(routes!(routes::profiles::get, routes::profiles::put))
         .routes(routes!(routes::tasks::list, routes::tasks::create))
         .routes(routes!(routes::tasks::get, routes::tasks::delete))
         .split_for_parts();
@@ -98,7 +101,7 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
             cors_guard.origin_allowed(origin.as_bytes())
         }))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -216,6 +219,7 @@ pub async fn serve(config: Config, file: Option<&Path>, overrides: &Overrides, l
     // over before any pipeline starts.
     let ai = Arc::new(ai_service(&config));
     clipshot_analysis::install(Arc::clone(&ai));
+    routes::profiles::restore(store.setting(routes::profiles::SETTINGS_KEY).await?);
     let engine = Arc::new(Engine::new(config.engine_settings())?);
     clipshot_runtime::recorder::spawn(&engine, store.clone());
     let saved_pipelines = store.pipelines().await?;

@@ -5,7 +5,7 @@
 //! and only portable SQL, so a PostgreSQL `DATABASE_URL` can follow.
 
 use clipshot_core::Trigger;
-use clipshot_core::event::ClipSaved;
+use clipshot_core::event::{ClipSaved, ClipScore};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -83,6 +83,9 @@ pub struct Clip {
     pub save_ms: f64,
     #[serde(skip)]
     pub session: String,
+    /// What highlight detection saw over the clip (served by `/api/v1/metadata`).
+    #[serde(skip)]
+    pub score_detail: Option<ClipScore>,
 }
 
 impl Clip {
@@ -132,6 +135,10 @@ fn clip_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Clip> {
         shortfall: row.try_get("shortfall")?,
         save_ms: row.try_get("save_ms")?,
         session: row.try_get("session")?,
+        score_detail: row
+            .try_get::<Option<String>, _>("score_detail")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("score_detail: {e}"))))
+            .transpose()?,
     })
 }
 
@@ -257,9 +264,11 @@ impl Store {
         sqlx::query(
             "INSERT INTO clips (id, pipeline, path, title, trigger_kind, created_at, duration_s, size_bytes,
                 video_codec, audio_codec, session, span_start_ns, span_end_ns, save_ms,
-                asked_start_ns, asked_end_ns, asked_s, shortfall)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (path) DO UPDATE SET title = COALESCE(excluded.title, clips.title)",
+                asked_start_ns, asked_end_ns, asked_s, shortfall, score, score_detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (path) DO UPDATE SET title = COALESCE(excluded.title, clips.title),
+                score = COALESCE(excluded.score, clips.score),
+                score_detail = COALESCE(excluded.score_detail, clips.score_detail)",
         )
         .bind(&id)
         .bind(&saved.pipeline)
@@ -279,9 +288,22 @@ impl Store {
         .bind(saved.asked_end_ns)
         .bind(saved.asked_s)
         .bind(&saved.shortfall)
+        .bind(saved.score.as_ref().map(|s| f64::from(s.score)))
+        .bind(saved.score.as_ref().map(|s| serde_json::to_string(s).expect("a score serializes")))
         .execute(&self.pool)
         .await?;
         self.clip(&id).await?.ok_or_else(|| StoreError::Corrupt(format!("clip {id} vanished after insert")))
+    }
+
+    /// Stores what an analysis found in a clip; false when there is no such clip.
+    pub async fn set_score(&self, id: &str, score: &ClipScore) -> Result<bool> {
+        let done = sqlx::query("UPDATE clips SET score = ?, score_detail = ? WHERE id = ?")
+            .bind(f64::from(score.score))
+            .bind(serde_json::to_string(score).expect("a score serializes"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn clip(&self, id: &str) -> Result<Option<Clip>> {

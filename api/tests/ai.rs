@@ -123,18 +123,22 @@ async fn models_are_listed_loaded_run_and_unloaded() {
     assert!(result["timings"]["inference_ms"].as_f64().unwrap() > 0.0);
 
     // What is not sound, or not for this model, says so.
-    assert_eq!(infer(&api, "", "image/png", vec![1, 2, 3]).await.status(), 415);
+    assert_eq!(infer(&api, "", "video/mp4", vec![1, 2, 3]).await.status(), 415);
     let r = infer(&api, "", "audio/wav", b"RIFF....WAVEjunk".to_vec()).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("not a WAV file"));
-    assert_eq!(infer(&api, "?model=silero-vad", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 422);
+    let vad: Value =
+        infer(&api, "?model=silero-vad", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.json().await.unwrap();
+    assert_eq!(vad["speech"].as_array().map(Vec::len), Some(32), "32 ms chunks of a second: {vad}");
+    assert_eq!(infer(&api, "?model=ppocr-v4-det", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 422);
     assert_eq!(infer(&api, "?model=nope", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 404);
     assert_eq!(infer(&api, "?top=0", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 422);
 
     let unloaded: Value =
         api.post("/api/v1/ai/models/ced-tiny/unload", json!({})).send().await.unwrap().json().await.unwrap();
     assert_eq!(unloaded["status"], "available");
-    assert!(api.json("/api/v1/ai/health", 200).await["loaded"].as_array().unwrap().is_empty());
+    let loaded = api.json("/api/v1/ai/health", 200).await["loaded"].clone();
+    assert!(loaded.as_array().unwrap().iter().all(|m| m["id"] != "ced-tiny"), "{loaded}");
 
     let doc = api.json("/openapi.json", 200).await;
     for path in ["/api/v1/ai/models", "/api/v1/ai/models/{id}/load", "/api/v1/ai/infer", "/api/v1/ai/health"] {
@@ -150,6 +154,9 @@ async fn without_the_runtime_library_the_ai_says_why_and_recording_goes_on() {
     assert_eq!(health["status"], "unavailable", "{health}");
     let error = health["runtime"]["error"].as_str().unwrap();
     assert!(error.contains("does not exist") && error.contains("make onnxruntime"), "{error}");
+    let system = api.json("/api/v1/system/health", 200).await;
+    assert_eq!(system["ai_runtime"]["status"], "down", "{system}");
+    assert_eq!(system["status"], "ok", "recording does not need the runtime: {system}");
     // The models are still listed; opening one is a 503 that says why.
     if std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ced-tiny/model.onnx").is_file() {
         let r = api.post("/api/v1/ai/models/ced-tiny/load", json!({})).send().await.unwrap();
@@ -162,4 +169,112 @@ async fn without_the_runtime_library_the_ai_says_why_and_recording_goes_on() {
     assert_eq!(r.status(), 201);
     let health: Value = reqwest::get(daemon.url("/health")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok", "{health}");
+}
+
+/// A PNG of a dark 960×540 scene with `text` drawn large at the top right (ffmpeg, DejaVu Sans Bold).
+fn png_with_text(text: &str) -> Vec<u8> {
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=0x1d2226:s=960x540", "-vf"])
+        .arg(format!("drawtext=fontfile={font}:text='{text}':fontcolor=white:fontsize=28:x=560:y=30"))
+        .args(["-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"])
+        .output()
+        .expect("ffmpeg runs (make test installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_clips_and_streams_go_through_the_models() {
+    if !ready() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let api = Api::new(&daemon);
+
+    // An image, read whole with detection + recognition, or in a region.
+    let png = png_with_text("Player2 ELIMINATED Bot_4");
+    let r = infer(&api, "", "image/png", png.clone()).await;
+    assert_eq!(r.status(), 200);
+    let read: Value = r.json().await.unwrap();
+    assert_eq!((read["input"].as_str(), read["model"].as_str()), (Some("image"), Some("ppocr-v4-det+ppocr-v4-rec")));
+    let line = read["lines"].as_array().unwrap().iter().find(|l| l["text"].as_str().unwrap().contains("ELIMINATED"));
+    let line = line.unwrap_or_else(|| panic!("{read}"));
+    assert!(line["rect"][0].as_f64().unwrap() > 0.5, "found at the top right: {line}");
+    let left = infer(&api, "?region=0,0,0.5,1", "image/png", png.clone()).await.json::<Value>().await.unwrap();
+    assert!(left["lines"].as_array().unwrap().is_empty(), "nothing on the left: {left}");
+    let boxes = infer(&api, "?model=ppocr-v4-det", "image/png", png.clone()).await.json::<Value>().await.unwrap();
+    assert_eq!(boxes["boxes"].as_array().unwrap().len(), 1, "{boxes}");
+    assert_eq!(infer(&api, "?region=0.5,0.5,0.9,0.1", "image/png", png.clone()).await.status(), 422);
+    assert_eq!(infer(&api, "?model=ced-tiny", "image/png", png.clone()).await.status(), 422);
+    assert_eq!(infer(&api, "", "image/png", b"\x89PNG not really".to_vec()).await.status(), 422);
+    assert_eq!(infer(&api, "", "text/plain", b"hello".to_vec()).await.status(), 415);
+
+    // A moment of a saved clip: the test pattern's tone, then its frame.
+    daemon.wait_for_ring(3.0).await;
+    let clip: Value = api
+        .post("/api/v1/pipelines/test-pattern/replay/save", json!({ "seconds": 2.5 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = clip["id"].as_str().unwrap();
+    let moment = |body: Value| infer(&api, "", "application/json", body.to_string().into_bytes());
+    let sound: Value = moment(json!({ "clip_id": id, "at_s": 0.2, "seconds": 2.0 })).await.json().await.unwrap();
+    assert_eq!((sound["input"].as_str(), sound["model"].as_str()), (Some("audio"), Some("ced-tiny")), "{sound}");
+    assert!((sound["seconds"].as_f64().unwrap() - 2.0).abs() < 0.1, "{sound}");
+    assert!(!sound["tags"].as_array().unwrap().is_empty(), "{sound}");
+    let voice: Value = moment(json!({ "clip_id": id, "at_s": 0.0, "seconds": 1.0, "model": "silero-vad" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let speech = voice["speech"].as_array().unwrap();
+    assert!((31..=32).contains(&speech.len()), "32 ms chunks: {voice}");
+    assert!(speech.iter().all(|c| c["probability"].as_f64().unwrap() < 0.5), "a test tone is not a voice: {voice}");
+    let frame: Value =
+        moment(json!({ "clip_id": id, "at_s": 1.0, "model": "ppocr-v4-det" })).await.json().await.unwrap();
+    assert_eq!(frame["input"], "image", "{frame}");
+    assert!(frame["boxes"].is_array());
+    assert_eq!(moment(json!({ "clip_id": id, "at_s": 99.0 })).await.status(), 422);
+    assert_eq!(moment(json!({ "clip_id": "nope", "at_s": 0.0 })).await.status(), 404);
+    assert_eq!(moment(json!({ "clip_id": id })).await.status(), 422);
+
+    // The whole clip, window by window, as Server-Sent Events.
+    let r = api.post("/api/v1/ai/infer/stream", json!({ "clip_id": id, "top": 2 })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    let windows: Vec<Value> = text
+        .split("\n\n")
+        .filter(|e| e.contains("event: window"))
+        .map(|e| serde_json::from_str(e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap())
+        .collect();
+    assert_eq!(windows.len(), 2, "two 2 s windows over 2.5 s: {text}");
+    assert_eq!(windows[0]["tags"].as_array().unwrap().len(), 2);
+    assert!(text.contains("event: done"), "{text}");
+    let r = api.post("/api/v1/ai/infer/stream", json!({ "clip_id": id, "every_s": 0.01 })).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+
+    // A pipeline without analysis nodes has no profile to switch.
+    let r = api.put("/api/v1/pipelines/test-pattern/profile", json!({ "profile": "generic" })).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+
+    let doc = api.json("/openapi.json", 200).await;
+    for path in ["/api/v1/ai/infer/stream", "/api/v1/ai/profiles", "/api/v1/pipelines/{id}/profile"] {
+        assert!(doc["paths"][path].is_object(), "{path} is not in the OpenAPI document");
+    }
+    // System health and metrics report the runtime and the GPU.
+    let health = api.json("/api/v1/system/health", 200).await;
+    assert_eq!(health["ai_runtime"]["status"], "ok", "{health}");
+    assert_eq!(health["ai_runtime"]["version"], "ONNX Runtime 1.31.1");
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(health["gpu"]["status"], "ok", "{health}");
+        assert!(health["gpu"]["detail"].as_str().unwrap().contains("llvmpipe"), "{health}");
+    }
+    let metrics = api.json("/api/v1/system/metrics", 200).await;
+    assert_eq!(metrics["ai"]["runtime"], "1.31.1", "{metrics}");
+    assert!(metrics["ai"]["loaded_models"].as_array().unwrap().iter().any(|m| m == "ced-tiny (CPU)"), "{metrics}");
 }

@@ -148,6 +148,54 @@ async fn a_live_pipeline_finds_the_burst_and_saves_one_auto_clip_around_it() {
     let stats = api.json("/api/v1/pipelines/burst/stats", 200).await;
     let venc = stats["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "venc").unwrap();
     assert_eq!(venc["dropped"], 0, "the record path never drops for analysis: {stats}");
+    let motion = stats["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "motion").unwrap();
+    assert!(motion["busy_ms"].as_f64().unwrap() > 0.0, "what analysis costs is counted: {motion}");
+
+    // The clip carries its score over time and its best highlight; the
+    // thumbnail is taken at the peak.
+    let id = clip["id"].as_str().unwrap();
+    assert!(clip["score"].as_f64().unwrap() >= 0.5, "{clip}");
+    let meta = api.json(&format!("/api/v1/metadata/{id}"), 200).await;
+    let best = &meta["highlight"];
+    let peak = (highlights[0] - start) as f64 / 1e9;
+    assert!((best["peak_s"].as_f64().unwrap() - peak).abs() < 0.01, "{best} vs {peak}");
+    assert_eq!(best["highlights"], 1);
+    let timeline = meta["score_timeline"].as_array().unwrap();
+    assert!(timeline.len() > 20, "{meta}");
+    assert!(timeline.windows(2).all(|w| w[0]["t_s"].as_f64() <= w[1]["t_s"].as_f64()), "in time order: {meta}");
+    let fired = timeline.iter().find(|p| p["detectors"].is_array()).unwrap_or_else(|| panic!("{meta}"));
+    assert!((fired["t_s"].as_f64().unwrap() - peak).abs() < 0.01 && fired["score"].as_f64().unwrap() >= 0.5, "{fired}");
+    assert!(timeline.iter().any(|p| p["score"].as_f64().unwrap() < 0.1), "quiet before the burst: {meta}");
+    let r = api.get(&format!("/api/v1/clips/{id}/thumbnail")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+
+    // The pipeline's profile: read, switched while it records, refused when wrong.
+    let profile = api.json("/api/v1/pipelines/burst/profile", 200).await;
+    assert_eq!((profile["profile"]["name"].as_str(), profile["source"].as_str()), (Some("generic"), Some("graph")));
+    assert_eq!(profile["nodes"], serde_json::json!(["sound", "score"]));
+    let profiles = api.json("/api/v1/ai/profiles", 200).await;
+    let names: Vec<&str> = profiles.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["generic", "shooter", "vizdoom"] {
+        assert!(names.contains(&name), "{profiles}");
+    }
+    let r =
+        api.put("/api/v1/pipelines/burst/profile", serde_json::json!({ "profile": "shooter" })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let switched: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((switched["profile"]["name"].as_str(), switched["source"].as_str()), (Some("shooter"), Some("api")));
+    assert!(switched["profile"]["detectors"].as_array().unwrap().iter().any(|d| d == "text"), "{switched}");
+    let r =
+        api.put("/api/v1/pipelines/burst/profile", serde_json::json!({ "profile": "../etc" })).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = api.put("/api/v1/pipelines/burst/profile", serde_json::json!({ "profile": "nope" })).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("not found"));
+    assert_eq!(api.json("/api/v1/pipelines/burst/profile", 200).await["profile"]["name"], "shooter");
+    let r =
+        api.put("/api/v1/pipelines/nope/profile", serde_json::json!({ "profile": "shooter" })).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let stats = api.json("/api/v1/pipelines/burst/stats", 200).await;
+    assert_eq!(stats["restarts"], 0, "switching does not restart the pipeline: {stats}");
 }
 
 #[test]

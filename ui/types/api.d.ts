@@ -102,13 +102,23 @@ interface ScorePoint {
   detectors?: string[];
 }
 
+/** The best highlight in a clip highlight detection saved or scored. */
+interface HighlightSummary {
+  score: number;
+  label: string;
+  /** Seconds from the clip's start (the thumbnail is taken there). */
+  peak_s: number;
+  highlights: number;
+}
+
 interface ClipMetadata {
   clip_id: string;
   markers: StoredMarker[];
   score: number | null;
-  /** Not served yet: the highlight detector will add it to the clips it
-   * scores. The player draws it when present and hides the plot otherwise. */
-  score_timeline?: ScorePoint[] | null;
+  highlight: HighlightSummary | null;
+  /** The fused score over the clip; empty for clips nothing scored (the
+   * player then hides the plot). */
+  score_timeline: ScorePoint[];
 }
 
 interface RingMarker {

@@ -1,20 +1,17 @@
 //! `/api/v1/ai`: the models the daemon knows (shipped and in `models_dir`),
 //! opening and closing their sessions, inference on an uploaded sound, and
-//! the health of the runtime under them.
+//! the health of the runtime under them. Inference is in [`super::infer`].
 
 use super::{AppState, blocking};
 use crate::problem::Problem;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use clipshot_ai::audio::{AudioTagger, MODEL_RATE, Tag, decode_wav, to_mono};
+use axum::http::StatusCode;
 use clipshot_ai::manifest::{LabelsSpec, Source, TensorSpec};
 use clipshot_ai::{AiError, Entry, RuntimeError, Task};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 /// A model as the API shows it.
@@ -74,7 +71,7 @@ fn view(state: &AppState, entry: &Entry) -> ModelView {
     }
 }
 
-fn ai_problem(e: AiError) -> Problem {
+pub(crate) fn ai_problem(e: AiError) -> Problem {
     match e {
         AiError::UnknownModel(id) => Problem::not_found(format!("no model `{id}`")),
         AiError::Invalid { id, error } => Problem::unprocessable(
@@ -159,151 +156,6 @@ pub async fn load(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 pub async fn unload(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ModelView>, Problem> {
     state.ai.unload(&id);
     get(State(state), Path(id)).await
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InferQuery {
-    /// The model; the first `audio-tags` model when omitted.
-    pub model: Option<String>,
-    /// Classes to return per window (1 to 50, default 5).
-    pub top: Option<usize>,
-}
-
-/// One window of the input and what the model heard in it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Window {
-    pub start_s: f64,
-    pub end_s: f64,
-    pub tags: Vec<Tag>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Timings {
-    pub decode_ms: f64,
-    pub preprocess_ms: f64,
-    pub inference_ms: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InferResult {
-    pub model: String,
-    pub provider: &'static str,
-    pub seconds: f64,
-    /// Each class's highest probability over all windows, most likely first.
-    pub tags: Vec<Tag>,
-    pub windows: Vec<Window>,
-    pub timings: Timings,
-}
-
-/// Runs a model on an uploaded sound (`Content-Type: audio/wav`): the
-/// sound in windows of the model's length, each window's most likely
-/// classes, and the timings. Images (text models) arrive with the OCR stage.
-#[utoipa::path(post, path = "/api/v1/ai/infer", tag = "ai", params(InferQuery),
-    request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file (PCM or float, any rate and channels), up to 2 MB"),
-    responses((status = 200, body = InferResult),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a WAV upload", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Undecodable, or a model that does not take sound", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "ONNX Runtime is not installed", body = Problem, content_type = "application/problem+json")))]
-pub async fn infer(
-    State(state): State<AppState>,
-    query: Result<Query<InferQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<InferResult>, Problem> {
-    let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !matches!(kind.split(';').next().unwrap_or("").trim(), "audio/wav" | "audio/x-wav" | "audio/wave") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            format!("send a WAV file as `audio/wav` (got `{kind}`)"),
-        ));
-    }
-    let top = q.top.unwrap_or(5);
-    if !(1..=50).contains(&top) {
-        return Err(Problem::unprocessable(
-            "`top` must be between 1 and 50",
-            vec![
-                serde_json::json!({ "location": "/query/top", "code": "out_of_range", "message": "between 1 and 50" }),
-            ],
-        ));
-    }
-    let id = match q.model.or_else(|| state.ai.model_for(Task::AudioTags)) {
-        Some(id) => id,
-        None => return Err(Problem::not_found("no `audio-tags` model is installed")),
-    };
-    let entry = state.ai.entry(&id).ok_or_else(|| Problem::not_found(format!("no model `{id}`")))?;
-    if let Some(m) = entry.manifest()
-        && m.task != Task::AudioTags
-    {
-        return Err(Problem::unprocessable(
-            format!("model `{id}` is a `{}` model; this route runs `audio-tags` models on sound", m.task.as_str()),
-            vec![
-                serde_json::json!({ "location": "/query/model", "code": "wrong_task", "message": "not an audio-tags model" }),
-            ],
-        ));
-    }
-    let ai = Arc::clone(&state.ai);
-    let result = blocking(move || -> Result<InferResult, Problem> {
-        let started = Instant::now();
-        let sound = decode_wav(&body).map_err(|e| {
-            Problem::unprocessable(
-                e.clone(),
-                vec![serde_json::json!({ "location": "/body", "code": "undecodable", "message": e })],
-            )
-        })?;
-        let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let model = ai.load(&id).map_err(ai_problem)?;
-        let Some(manifest) = entry.manifest() else {
-            return Err(Problem::unprocessable(
-                format!("model `{id}` cannot be used: its manifest is invalid"),
-                entry.result.as_ref().err().map(|e| e.problems.iter().map(|p| serde_json::json!({ "location": "/manifest", "code": "invalid_model", "message": p })).collect()).unwrap_or_default(),
-            ));
-        };
-        let input = &manifest.inputs[0];
-        // A window from the manifest, within reason (a tiny one would mean millions of runs).
-        let window_s = input
-            .preprocessing
-            .as_ref()
-            .and_then(|p| p["window_s"].as_f64())
-            .filter(|w| (0.25..=30.0).contains(w))
-            .unwrap_or(2.0);
-        let started = Instant::now();
-        let mono = to_mono(&sound.samples, sound.rate, sound.channels, MODEL_RATE);
-        let preprocess_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let tagger = AudioTagger::new(&model, &input.name);
-        let window = ((window_s * f64::from(MODEL_RATE)) as usize).max(1);
-        let started = Instant::now();
-        let mut windows = Vec::new();
-        let mut best: Vec<f32> = Vec::new();
-        for (i, chunk) in mono.chunks(window).enumerate() {
-            // The last, short window is padded with silence to the model's length.
-            let mut samples = chunk.to_vec();
-            samples.resize(window, 0.0);
-            let scores = tagger.scores(&samples).map_err(|e| ai_problem(e.into()))?;
-            if best.is_empty() {
-                best = scores.clone();
-            } else {
-                best.iter_mut().zip(&scores).for_each(|(b, s)| *b = b.max(*s));
-            }
-            let start_s = (i * window) as f64 / f64::from(MODEL_RATE);
-            let end_s = start_s + chunk.len() as f64 / f64::from(MODEL_RATE);
-            windows.push(Window { start_s, end_s, tags: tagger.top(&scores, top) });
-        }
-        let inference_ms = started.elapsed().as_secs_f64() * 1000.0;
-        Ok(InferResult {
-            model: id,
-            provider: model.provider,
-            seconds: sound.seconds(),
-            tags: tagger.top(&best, top),
-            windows,
-            timings: Timings { decode_ms, preprocess_ms, inference_ms },
-        })
-    })
-    .await??;
-    Ok(Json(result))
 }
 
 /// The ONNX Runtime under the models.

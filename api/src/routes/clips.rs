@@ -162,7 +162,8 @@ pub async fn file(
     Ok(response.map(axum::body::Body::new).into_response())
 }
 
-/// A JPEG of the clip's first frame (made on first request, then kept).
+/// A JPEG of the clip: its highlight's peak when detection saved or scored
+/// it, else its first frame (made on first request, then kept).
 #[utoipa::path(get, path = "/api/v1/clips/{id}/thumbnail", tag = "clips",
     params(("id" = String, Path), ("access_token" = Option<String>, Query, description = "The API token, for `<img>`")),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
@@ -188,8 +189,9 @@ pub fn thumbnail_path(state: &AppState, id: &str) -> std::path::PathBuf {
 /// Renders and stores the thumbnail of `clip`.
 pub async fn make_thumbnail(state: &AppState, clip: &Clip) -> Result<Vec<u8>, Problem> {
     let (file, path) = (clip.file(), thumbnail_path(state, &clip.id));
+    let at = clip.score_detail.as_ref().map(|d| super::metadata::clip_seconds(clip, d.peak_ns));
     blocking(move || {
-        let jpeg = clipshot_runtime::media::thumbnail(&file, 320).map_err(|e| {
+        let jpeg = clipshot_runtime::media::thumbnail(&file, 320, at).map_err(|e| {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "undecodable", format!("cannot make a thumbnail: {e}"))
         })?;
         if let Some(dir) = path.parent() {

@@ -26,12 +26,67 @@ pub struct ClipMetadata {
     /// Markers inside the clip's span.
     pub markers: Vec<StoredMarker>,
     pub missing: bool,
+    /// For a clip highlight detection saved or scored: its best highlight.
+    pub highlight: Option<HighlightSummary>,
+    /// The fused highlight score over the clip, seconds from its start
+    /// (empty for clips nothing scored).
+    pub score_timeline: Vec<TimelinePoint>,
+}
+
+/// The best highlight in a clip.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HighlightSummary {
+    pub score: f32,
+    /// The detector that contributed most at the peak.
+    pub label: String,
+    /// Seconds from the clip's start; the thumbnail is taken here.
+    pub peak_s: f64,
+    /// Highlights in the clip.
+    pub highlights: usize,
+}
+
+/// One point of a clip's score timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelinePoint {
+    /// Seconds from the clip's start.
+    pub t_s: f64,
+    pub score: f32,
+    /// The detectors that fired, at a highlight's peak.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<String>,
+}
+
+/// Seconds from the clip's start of a time on its pipeline's timeline.
+pub fn clip_seconds(clip: &Clip, at_ns: i64) -> f64 {
+    ((at_ns - clip.span_start_ns) as f64 / 1e9).clamp(0.0, clip.duration_s.max(0.0))
 }
 
 async fn build(state: &AppState, clip: Clip) -> Result<ClipMetadata, Problem> {
     let markers =
         state.store.markers_between(&clip.pipeline, &clip.session, clip.span_start_ns, clip.span_end_ns).await?;
+    let highlight = clip.score_detail.as_ref().map(|d| HighlightSummary {
+        score: d.score,
+        label: d.label.clone(),
+        peak_s: clip_seconds(&clip, d.peak_ns),
+        highlights: d.highlights,
+    });
+    let score_timeline = clip
+        .score_detail
+        .as_ref()
+        .map(|d| {
+            d.timeline
+                .iter()
+                .map(|p| TimelinePoint {
+                    t_s: clip_seconds(&clip, p.at_ns),
+                    score: p.score,
+                    detectors: p.detectors.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(ClipMetadata {
+        highlight,
+        score_timeline,
         clip_id: clip.id,
         video_codec: clip.video_codec,
         audio_codec: clip.audio_codec,

@@ -335,7 +335,7 @@ pub async fn save(
         (Some(_), None) => return Err(bad("end_ns", "must come with `start_ns`")),
         (None, Some(_)) => return Err(bad("start_ns", "must come with `end_ns`")),
     };
-    let request = SaveRequest { ring: None, span, trigger: Trigger::Api };
+    let request = SaveRequest { ring: None, span, trigger: Trigger::Api, score: None };
     let engine = Arc::clone(&state.engine);
     let clip = blocking(move || engine.save(Some(p.id()), &request)).await?.map_err(engine_problem)?;
     let clip = state.store.record_clip(&clip.event(), body.title.as_deref()).await?;

@@ -30,14 +30,19 @@ pub struct ComponentHealth {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SystemHealth {
-    /// The worst status of the components that exist.
+    /// The worst status of the pipelines and the database (highlight
+    /// detection's parts are reported beside it: recording does not need them).
     pub status: &'static str,
     /// The daemon's version.
     pub version: &'static str,
     pub pipelines: ComponentHealth,
     pub database: ComponentHealth,
-    /// Highlight detection (ONNX Runtime): `not_installed` until it exists.
+    /// Highlight detection's ONNX Runtime: `ok` with its version, or `down`
+    /// and why (recording goes on without it; not part of `status`).
     pub ai_runtime: ComponentHealth,
+    /// The GPU that preprocesses for the models: `ok` with the adapter, or
+    /// `disabled` (the CPU path) and why; not part of `status`.
+    pub gpu: ComponentHealth,
     /// Plugin host: `not_installed` until it exists.
     pub plugins: ComponentHealth,
     pub hotkey: ComponentHealth,
@@ -72,14 +77,36 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
     } else {
         "ok"
     };
-    // Never claim what is not there: these subsystems are not built yet.
+    let ai = Arc::clone(&state.ai);
+    let (ai_runtime, gpu) = blocking(move || {
+        let runtime = match ai.runtime() {
+            Ok(rt) => {
+                ComponentHealth { version: Some(format!("ONNX Runtime {}", rt.version)), ..component("ok", None) }
+            }
+            Err(e) => component("down", Some(e.to_string())),
+        };
+        let gpu = match ai.preprocessor() {
+            clipshot_gpu::Preprocessor::Gpu(g) => ComponentHealth {
+                version: Some(g.info().driver.clone()),
+                ..component("ok", Some(format!("{} ({}, {})", g.info().name, g.info().backend, g.info().device_type)))
+            },
+            clipshot_gpu::Preprocessor::Cpu { reason } => {
+                component("disabled", Some(format!("preprocessing on the CPU: {reason}")))
+            }
+        };
+        (runtime, gpu)
+    })
+    .await
+    .unwrap_or_else(|_| (component("down", Some("the check failed".into())), component("down", None)));
+    // Never claim what is not there: this subsystem is not built yet.
     let not_installed = |what: &str| component("not_installed", Some(format!("{what} is not part of this build yet")));
     Json(SystemHealth {
         status,
         version: env!("CARGO_PKG_VERSION"),
         pipelines,
         database,
-        ai_runtime: not_installed("highlight detection (ONNX Runtime)"),
+        ai_runtime,
+        gpu,
         plugins: not_installed("the plugin host"),
         hotkey,
     })
@@ -90,7 +117,8 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
     responses((status = 200, body = SystemMetrics), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Json<SystemMetrics>, Problem> {
     let (engine, metrics, uptime) = (Arc::clone(&state.engine), Arc::clone(&state.metrics), state.started.elapsed());
-    Ok(Json(blocking(move || metrics.snapshot(&engine, uptime)).await?))
+    let ai = Arc::clone(&state.ai);
+    Ok(Json(blocking(move || metrics.snapshot(&engine, &ai, uptime)).await?))
 }
 
 /// Prometheus text exposition (no token: scrapers, and nothing here changes state).
@@ -98,7 +126,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<SystemMetrics
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn prometheus(State(state): State<AppState>) -> Result<Response, Problem> {
     let (engine, metrics, uptime) = (Arc::clone(&state.engine), Arc::clone(&state.metrics), state.started.elapsed());
-    let text = blocking(move || metrics.render(&metrics.snapshot(&engine, uptime))).await?;
+    let ai = Arc::clone(&state.ai);
+    let text = blocking(move || metrics.render(&metrics.snapshot(&engine, &ai, uptime))).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 

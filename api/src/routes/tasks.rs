@@ -6,6 +6,7 @@ use crate::problem::{ApiJson, Problem};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use clipshot_core::event::{ClipScore, ScorePoint};
 use clipshot_core::{Event, EventSink};
 use clipshot_runtime::analyze::{Analysis, AnalyzeError, analyze_file};
 use parking_lot::Mutex;
@@ -117,8 +118,14 @@ pub async fn create(
             vec![serde_json::json!({ "location": format!("/{field}"), "code": "invalid", "message": msg })],
         )
     };
+    let mut clip = None;
     let file = match (&body.clip_id, &body.path) {
-        (Some(id), None) => super::clips::find(&state, id).await?.path,
+        (Some(id), None) => {
+            let found = super::clips::find(&state, id).await?;
+            let path = found.path.clone();
+            clip = Some(found);
+            path
+        }
         (None, Some(path)) => {
             let p = std::path::Path::new(path);
             if !p.is_absolute() || !p.is_file() {
@@ -155,6 +162,8 @@ pub async fn create(
     }
     let (tasks, events, data_dir) =
         (Arc::clone(&state.tasks), Arc::clone(state.engine.events()), state.config.read().data_dir.clone());
+    let (store, thumbnail) = (state.store.clone(), clip.as_ref().map(|c| super::clips::thumbnail_path(&state, &c.id)));
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         // One analysis at a time: each decodes as fast as it can.
         let turn = tasks.1.lock();
@@ -178,6 +187,20 @@ pub async fn create(
             Ok(a) => format!("{} highlight(s)", a.highlights.len()),
             Err(e) => e.to_string(),
         };
+        // A scored clip keeps what was found: its score, its peaks, and a
+        // thumbnail at the best one (made again on the next request).
+        if let (Ok(a), Some(clip)) = (&result, &clip)
+            && let Some(score) = clip_score(clip, a)
+        {
+            match runtime.block_on(store.set_score(&clip.id, &score)) {
+                Ok(_) => {
+                    if let Some(t) = &thumbnail {
+                        let _ = std::fs::remove_file(t);
+                    }
+                }
+                Err(e) => tracing::warn!(clip = %clip.id, error = %e, "the clip's score was not stored"),
+            }
+        }
         tasks.update(&id, |t| match result {
             Ok(a) => {
                 t.state = TaskState::Done;
@@ -194,6 +217,25 @@ pub async fn create(
         events.emit(Event::TaskProgress { task: id, progress: 1.0, message: Some(message) });
     });
     Ok((StatusCode::ACCEPTED, Json(task)))
+}
+
+/// What an analysis found in a clip, on the clip's pipeline timeline: the
+/// best highlight, and each highlight's peak as the timeline; `None` when
+/// nothing was found.
+fn clip_score(clip: &crate::store::Clip, a: &Analysis) -> Option<ClipScore> {
+    let at = |s: f64| clip.span_start_ns + (s * 1e9) as i64;
+    let best = a.highlights.iter().max_by(|x, y| x.score.total_cmp(&y.score))?;
+    Some(ClipScore {
+        score: best.score,
+        peak_ns: at(best.peak_s),
+        label: best.label.clone(),
+        highlights: a.highlights.len(),
+        timeline: a
+            .highlights
+            .iter()
+            .map(|h| ScorePoint { at_ns: at(h.peak_s), score: h.score, detectors: h.detectors.clone() })
+            .collect(),
+    })
 }
 
 /// Every task, newest first.

@@ -189,6 +189,10 @@ impl Api {
         self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body)
     }
 
+    pub fn put(&self, path: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body)
+    }
+
     pub fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
         self.http.patch(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body)
     }

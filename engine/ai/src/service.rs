@@ -184,6 +184,12 @@ impl Ai {
         self.gpu.get_or_init(clipshot_gpu::Preprocessor::open)
     }
 
+    /// The preprocessor if something has opened it (a metrics scrape should
+    /// not create a GPU device).
+    pub fn preprocessor_if_open(&self) -> Option<&clipshot_gpu::Preprocessor> {
+        self.gpu.get()
+    }
+
     /// The first usable model for `task`.
     pub fn model_for(&self, task: Task) -> Option<String> {
         self.entries.read().iter().find_map(|e| match &e.result {

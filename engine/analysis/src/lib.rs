@@ -4,6 +4,8 @@
 //! - `analyze.motion` (video → motion features, on the GPU)
 //! - `analyze.audio` (audio → sound events from an AudioSet tagger on ONNX
 //!   Runtime, and loudness jumps)
+//! - `analyze.text` (video → keywords read in the profile's screen regions
+//!   with PP-OCR: kill feeds, banners)
 //! - `analyze.score` (features → highlights: `highlight.detected`, markers,
 //!   auto-clips), as a game [`profile`] says.
 //!
@@ -13,10 +15,14 @@
 pub mod nodes;
 pub mod profile;
 pub mod score;
+pub mod switch;
+pub mod text;
 
 pub use nodes::{AudioNode, MotionNode, ScoreNode, install};
 pub use profile::{Profile, ProfileError};
 pub use score::{Decision, Highlight, Observation, Scorer};
+pub use switch::{select, selected};
+pub use text::TextNode;
 
 /// Registers the analysis node kinds.
 pub fn register<S: ?Sized + 'static>(
@@ -24,6 +30,7 @@ pub fn register<S: ?Sized + 'static>(
 ) -> Result<(), clipshot_core::registry::RegistryError> {
     registry.register(clipshot_core::processor::<MotionNode>())?;
     registry.register(clipshot_core::processor::<AudioNode>())?;
+    registry.register(clipshot_core::processor::<TextNode>())?;
     registry.register(clipshot_core::processor::<ScoreNode>())?;
     Ok(())
 }

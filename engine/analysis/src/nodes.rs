@@ -7,11 +7,14 @@
 //! - `analyze.audio`: `[loudness, events, class]` — loudness jump and the
 //!   best weighted class probability (0..1), and that class's index in the
 //!   profile's `audio.classes` (-1 for none)
+//! - `analyze.text`: `[value, keyword]` — see [`crate::text`]
 
 use crate::profile::{self, Profile};
-use crate::score::{Decision, Observation, Scorer};
+use crate::score::{Decision, Highlight, Observation, Scorer};
+use crate::switch::switching;
 use clipshot_ai::audio::{AudioTagger, MODEL_RATE, to_mono};
 use clipshot_ai::{Ai, LoadedModel};
+use clipshot_core::event::{ClipScore, ScorePoint};
 use clipshot_core::processor::{
     Input, Output, Outputs, ProcessError, Processor, ProcessorContext, ProcessorNode, Setup, Tensor, VideoInput,
 };
@@ -32,7 +35,7 @@ pub fn install(ai: Arc<Ai>) {
 }
 
 /// The installed models, or the data dir's and the shipped ones.
-fn ai(ctx: &ProcessorContext) -> Arc<Ai> {
+pub(crate) fn ai(ctx: &ProcessorContext) -> Arc<Ai> {
     Arc::clone(AI.get_or_init(|| {
         let mut dirs = vec![ctx.data_dir.join("models")];
         dirs.extend(clipshot_ai::service::bundled_models_dir());
@@ -40,7 +43,7 @@ fn ai(ctx: &ProcessorContext) -> Arc<Ai> {
     }))
 }
 
-fn load_profile(name: &str, ctx: &ProcessorContext) -> Result<Profile, String> {
+pub(crate) fn load_profile(name: &str, ctx: &ProcessorContext) -> Result<Profile, String> {
     profile::load(name, &profile::dirs(&ctx.data_dir)).map_err(|e| e.to_string())
 }
 
@@ -179,50 +182,51 @@ struct AudioProcessor {
 
 impl ProcessorNode for AudioNode {
     fn create(props: ProfileProps, ctx: &ProcessorContext) -> Result<Setup, String> {
-        let profile = load_profile(&props.profile, ctx)?;
-        let Some(audio) = profile.audio.clone() else {
-            return Err(format!("profile `{}` has no [audio] section", profile.name));
-        };
-        // Without the runtime or the model, loudness still works; the log says why.
-        let model = match ai(ctx).load(&audio.model) {
-            Ok(m) => {
-                let unknown = profile.unknown_classes(&m.labels);
-                if !unknown.is_empty() {
-                    return Err(format!("model `{}` has no class {}", audio.model, unknown.join(", ")));
-                }
-                let input = ai(ctx).entry(&audio.model).and_then(|e| e.manifest().map(|m| m.inputs[0].name.clone()));
-                Some((m, input.unwrap_or_else(|| "waveform".into())))
-            }
-            Err(e) => {
-                tracing::warn!(node = %ctx.node, "sound events off: {e}; loudness only");
-                None
-            }
-        };
-        let classes = match &model {
-            Some((m, _)) => audio
-                .classes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (name, w))| m.labels.iter().position(|l| l == name).map(|j| (i, j, *w)))
-                .collect(),
-            None => Vec::new(),
-        };
-        let jump = profile.loudness.as_ref().map_or(24.0, |l| l.jump_db_full);
-        Ok(Setup {
-            processor: Box::new(AudioProcessor {
-                model,
-                classes,
-                loudness: Loudness::new(jump),
-                window_s: f64::from(audio.window_s),
-                hop_s: f64::from(audio.hop_s),
-                rate: 0,
-                buffer: Vec::new(),
-                since: 0,
-                buffer_start_ns: None,
-            }),
-            video: VideoInput::default(),
-        })
+        Ok(Setup { processor: switching(ctx, &props.profile, audio_processor)?, video: VideoInput::default() })
     }
+}
+
+fn audio_processor(profile: &str, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+    let profile = load_profile(profile, ctx)?;
+    let Some(audio) = profile.audio.clone() else {
+        return Err(format!("profile `{}` has no [audio] section", profile.name));
+    };
+    // Without the runtime or the model, loudness still works; the log says why.
+    let model = match ai(ctx).load(&audio.model) {
+        Ok(m) => {
+            let unknown = profile.unknown_classes(&m.labels);
+            if !unknown.is_empty() {
+                return Err(format!("model `{}` has no class {}", audio.model, unknown.join(", ")));
+            }
+            let input = ai(ctx).entry(&audio.model).and_then(|e| e.manifest().map(|m| m.inputs[0].name.clone()));
+            Some((m, input.unwrap_or_else(|| "waveform".into())))
+        }
+        Err(e) => {
+            tracing::warn!(node = %ctx.node, "sound events off: {e}; loudness only");
+            None
+        }
+    };
+    let classes = match &model {
+        Some((m, _)) => audio
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, w))| m.labels.iter().position(|l| l == name).map(|j| (i, j, *w)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let jump = profile.loudness.as_ref().map_or(24.0, |l| l.jump_db_full);
+    Ok(Box::new(AudioProcessor {
+        model,
+        classes,
+        loudness: Loudness::new(jump),
+        window_s: f64::from(audio.window_s),
+        hop_s: f64::from(audio.hop_s),
+        rate: 0,
+        buffer: Vec::new(),
+        since: 0,
+        buffer_start_ns: None,
+    }))
 }
 
 impl Processor for AudioProcessor {
@@ -311,52 +315,69 @@ impl Node for ScoreNode {
         "Fuses detectors by a game profile into highlights: events, markers at the peak, auto-clips with pre/post roll";
 
     fn pads() -> Vec<PadSpec> {
-        let mut motion = PadSpec::input("motion", MediaType::Tensor);
-        motion.required = false;
-        let mut audio = PadSpec::input("audio", MediaType::Tensor);
-        audio.required = false;
-        vec![motion, audio]
+        ["motion", "audio", "text"]
+            .into_iter()
+            .map(|name| {
+                let mut pad = PadSpec::input(name, MediaType::Tensor);
+                pad.required = false;
+                pad
+            })
+            .collect()
     }
 }
+
+/// Highlights remembered for the clips that hold them (the newest).
+const RECENT_HIGHLIGHTS: usize = 64;
+/// Points of a clip's score timeline at most (the strongest in each slot).
+const CLIP_TIMELINE_POINTS: usize = 600;
 
 struct ScoreProcessor {
     scorer: Scorer,
     classes: Vec<String>,
+    keywords: Vec<String>,
     pipeline: String,
     auto_clip: bool,
-    /// With `in_order`: observations waiting for the other input, by (pts, arrival).
+    /// With `in_order`: observations waiting for the other inputs, by (pts, arrival).
     waiting: Option<std::collections::BTreeMap<(i64, u64), Observation>>,
     arrivals: u64,
-    last_motion_ns: Option<i64>,
-    last_audio_ns: Option<i64>,
+    /// With `in_order`: the linked inputs and how far each has got.
+    progress: std::collections::BTreeMap<String, Option<i64>>,
+    recent: std::collections::VecDeque<Highlight>,
 }
 
 impl ProcessorNode for ScoreNode {
     fn create(props: ScoreProps, ctx: &ProcessorContext) -> Result<Setup, String> {
-        let profile = load_profile(&props.profile, ctx)?;
-        let classes = profile.audio.as_ref().map(|a| a.classes.keys().cloned().collect()).unwrap_or_default();
-        Ok(Setup {
-            processor: Box::new(ScoreProcessor {
+        let (auto_clip, in_order) = (props.auto_clip, props.in_order);
+        let build = move |name: &str, ctx: &ProcessorContext| -> Result<Box<dyn Processor>, String> {
+            let profile = load_profile(name, ctx)?;
+            let classes = profile.audio.as_ref().map(|a| a.classes.keys().cloned().collect()).unwrap_or_default();
+            let keywords = profile.text.as_ref().map(|t| t.keywords.iter().map(|k| k.text.clone()).collect());
+            Ok(Box::new(ScoreProcessor {
                 scorer: Scorer::new(profile),
                 classes,
+                keywords: keywords.unwrap_or_default(),
                 pipeline: ctx.pipeline.clone(),
-                auto_clip: props.auto_clip,
-                waiting: props.in_order.then(Default::default),
+                auto_clip,
+                waiting: in_order.then(Default::default),
                 arrivals: 0,
-                last_motion_ns: None,
-                last_audio_ns: None,
-            }),
-            video: VideoInput::default(),
-        })
+                progress: ctx.inputs.iter().map(|pad| (pad.clone(), None)).collect(),
+                recent: Default::default(),
+            }))
+        };
+        Ok(Setup { processor: switching(ctx, &props.profile, build)?, video: VideoInput::default() })
     }
 }
 
 impl ScoreProcessor {
-    fn act(&self, decisions: Vec<Decision>, out: &mut Outputs) {
+    fn act(&mut self, decisions: Vec<Decision>, out: &mut Outputs) {
         for d in decisions {
             match d {
                 Decision::Highlight(h) => {
                     tracing::info!(pipeline = %self.pipeline, score = h.score, label = %h.label, detectors = ?h.detectors, "highlight");
+                    if self.recent.len() == RECENT_HIGHLIGHTS {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back(h.clone());
                     out.push(Output::Marker { at_ns: h.peak_ns, label: Some(format!("highlight: {}", h.label)) });
                     out.push(Output::Event(Event::HighlightDetected {
                         pipeline: self.pipeline.clone(),
@@ -368,7 +389,7 @@ impl ScoreProcessor {
                         detectors: h.detectors,
                     }));
                 }
-                Decision::Clip { start_ns, end_ns, .. } if self.auto_clip => {
+                Decision::Clip { start_ns, end_ns, highlights } if self.auto_clip => {
                     // The ring holds the whole span by now: nothing after `end` to wait for.
                     let pre = (end_ns - start_ns) as f64 / 1e9;
                     out.push(Output::Save {
@@ -376,19 +397,54 @@ impl ScoreProcessor {
                         pre_seconds: pre,
                         post_seconds: 0.0,
                         trigger: Trigger::Highlight,
+                        score: Some(self.clip_score(start_ns, end_ns, highlights)),
                     });
                 }
                 Decision::Clip { .. } => {}
             }
         }
     }
-}
 
-impl Processor for ScoreProcessor {
-    fn process(&mut self, pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
-        let Input::Tensor(t) = input else { return Ok(()) };
-        tracing::trace!(pad, data = ?t.data, pts_ns = t.pts_ns, "score input");
-        let observation = match (pad, t.data.as_slice()) {
+    /// The score over `start..=end` (at most [`CLIP_TIMELINE_POINTS`], the
+    /// strongest of each slot kept), the highlights' peaks marked with their
+    /// detectors, and the best one.
+    fn clip_score(&self, start_ns: i64, end_ns: i64, highlights: usize) -> ClipScore {
+        let inside: Vec<&Highlight> =
+            self.recent.iter().filter(|h| h.peak_ns >= start_ns && h.peak_ns <= end_ns).collect();
+        let points: Vec<(i64, f32)> =
+            self.scorer.timeline.iter().copied().filter(|(t, _)| (start_ns..=end_ns).contains(t)).collect();
+        let slot = (end_ns - start_ns).max(1) / CLIP_TIMELINE_POINTS as i64 + 1;
+        let mut timeline: Vec<ScorePoint> = Vec::new();
+        for (t, score) in points {
+            match timeline.last_mut() {
+                Some(last) if (last.at_ns - start_ns) / slot == (t - start_ns) / slot => {
+                    if score > last.score {
+                        (last.at_ns, last.score) = (t, score);
+                    }
+                }
+                _ => timeline.push(ScorePoint { at_ns: t, score, detectors: Vec::new() }),
+            }
+        }
+        for h in &inside {
+            match timeline.iter_mut().find(|p| p.at_ns == h.peak_ns) {
+                Some(p) => p.detectors.clone_from(&h.detectors),
+                None => timeline.push(ScorePoint { at_ns: h.peak_ns, score: h.score, detectors: h.detectors.clone() }),
+            }
+        }
+        timeline.sort_by_key(|p| p.at_ns);
+        let best = inside.iter().max_by(|a, b| a.score.total_cmp(&b.score));
+        ClipScore {
+            score: best.map_or(0.0, |h| h.score),
+            peak_ns: best.map_or(start_ns, |h| h.peak_ns),
+            label: best.map(|h| h.label.clone()).unwrap_or_default(),
+            highlights,
+            timeline,
+        }
+    }
+
+    fn observation(&self, pad: &str, t: &Tensor) -> Result<Observation, ProcessError> {
+        let name = |names: &[String], i: f32| (i >= 0.0).then(|| names.get(i as usize).cloned()).flatten();
+        Ok(match (pad, t.data.as_slice()) {
             ("motion", [difference, _, _, histogram_change, ..]) => {
                 Observation::Motion { pts_ns: t.pts_ns, difference: *difference, histogram_change: *histogram_change }
             }
@@ -396,33 +452,39 @@ impl Processor for ScoreProcessor {
                 pts_ns: t.pts_ns,
                 loudness: *loudness,
                 events: *events,
-                class: (*class >= 0.0).then(|| self.classes.get(*class as usize).cloned()).flatten(),
+                class: name(&self.classes, *class),
             },
+            ("text", [value, keyword, ..]) => {
+                Observation::Text { pts_ns: t.pts_ns, value: *value, keyword: name(&self.keywords, *keyword) }
+            }
             _ => return Err(ProcessError(format!("analyze.score: unexpected tensor {:?} on `{pad}`", t.shape))),
-        };
+        })
+    }
+}
+
+impl Processor for ScoreProcessor {
+    fn process(&mut self, pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
+        let Input::Tensor(t) = input else { return Ok(()) };
+        tracing::trace!(pad, data = ?t.data, pts_ns = t.pts_ns, "score input");
+        let observation = self.observation(pad, t)?;
         let Some(waiting) = &mut self.waiting else {
             let decisions = self.scorer.observe(&observation);
             self.act(decisions, out);
             return Ok(());
         };
-        match &observation {
-            Observation::Motion { pts_ns, .. } => self.last_motion_ns = Some(*pts_ns),
-            Observation::Sound { pts_ns, .. } => self.last_audio_ns = Some(*pts_ns),
-        }
-        let pts = match &observation {
-            Observation::Motion { pts_ns, .. } | Observation::Sound { pts_ns, .. } => *pts_ns,
-        };
+        let pts = observation.pts_ns();
+        self.progress.insert(pad.to_owned(), Some(pts));
         self.arrivals += 1;
         waiting.insert((pts, self.arrivals), observation);
-        // Everything up to where both inputs have got is final.
-        if let (Some(m), Some(a)) = (self.last_motion_ns, self.last_audio_ns) {
-            let watermark = m.min(a);
-            let ready: Vec<(i64, u64)> = waiting.range(..=(watermark, u64::MAX)).map(|(k, _)| *k).collect();
-            for key in ready {
-                if let Some(o) = self.waiting.as_mut().and_then(|w| w.remove(&key)) {
-                    let decisions = self.scorer.observe(&o);
-                    self.act(decisions, out);
-                }
+        // Everything up to where every linked input has got is final.
+        let Some(watermark) = self.progress.values().copied().try_fold(i64::MAX, |m, p| p.map(|p| m.min(p))) else {
+            return Ok(());
+        };
+        let ready: Vec<(i64, u64)> = waiting.range(..=(watermark, u64::MAX)).map(|(k, _)| *k).collect();
+        for key in ready {
+            if let Some(o) = self.waiting.as_mut().and_then(|w| w.remove(&key)) {
+                let decisions = self.scorer.observe(&o);
+                self.act(decisions, out);
             }
         }
         Ok(())

@@ -36,6 +36,96 @@ pub struct Audio {
     pub classes: BTreeMap<String, f32>,
 }
 
+/// What a keyword on screen means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GameEvent {
+    Kill,
+    MultiKill,
+    Death,
+    Win,
+    Loss,
+    Other,
+}
+
+impl GameEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GameEvent::Kill => "kill",
+            GameEvent::MultiKill => "multi-kill",
+            GameEvent::Death => "death",
+            GameEvent::Win => "win",
+            GameEvent::Loss => "loss",
+            GameEvent::Other => "other",
+        }
+    }
+}
+
+/// A screen region to read, as fractions of the frame.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub name: String,
+    /// x, y, width, height as fractions of the frame (any resolution).
+    pub rect: [f32; 4],
+}
+
+/// A word or phrase that means something when it appears in a region.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keyword {
+    pub text: String,
+    pub event: GameEvent,
+    /// How much it counts (0..1) when its event counts.
+    #[serde(default = "one")]
+    pub weight: f32,
+    /// Only in these regions (by name); every region when empty.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+fn counted_events() -> Vec<GameEvent> {
+    vec![GameEvent::Kill, GameEvent::MultiKill, GameEvent::Win]
+}
+
+fn default_det() -> String {
+    "ppocr-v4-det".into()
+}
+
+fn default_rec() -> String {
+    "ppocr-v4-rec".into()
+}
+
+fn default_confidence() -> f32 {
+    0.6
+}
+
+/// Reading the screen: regions, keywords, and which events make highlights.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub weight: f32,
+    /// A `text-detect` model.
+    #[serde(default = "default_det")]
+    pub detect_model: String,
+    /// A `text-recognise` model.
+    #[serde(default = "default_rec")]
+    pub recognise_model: String,
+    /// Lines read with less confidence are ignored.
+    #[serde(default = "default_confidence")]
+    pub min_confidence: f32,
+    pub regions: Vec<Region>,
+    pub keywords: Vec<Keyword>,
+    /// Events that make highlights; the others (deaths, say) are marked on
+    /// the timeline as lowlights and never clipped.
+    #[serde(default = "counted_events")]
+    pub count: Vec<GameEvent>,
+}
+
 /// A profile, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +142,7 @@ pub struct Profile {
     pub motion: Option<Motion>,
     pub loudness: Option<Loudness>,
     pub audio: Option<Audio>,
+    pub text: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +171,13 @@ impl Profile {
         }
         if let Some(l) = &p.loudness {
             unit("loudness.weight", l.weight);
+        }
+        if let Some(t) = &p.text {
+            unit("text.weight", t.weight);
+            unit("text.min_confidence", t.min_confidence);
+            for k in &t.keywords {
+                unit(&format!("text.keywords \"{}\" weight", k.text), k.weight);
+            }
         }
         if let Some(a) = &p.audio {
             unit("audio.weight", a.weight);
@@ -115,11 +213,49 @@ impl Profile {
                 problems.push("`audio.classes` names no class".into());
             }
         }
+        if let Some(t) = &p.text {
+            if t.regions.is_empty() {
+                problems.push("`text.regions` names no region".into());
+            }
+            if t.keywords.is_empty() {
+                problems.push("`text.keywords` names no keyword".into());
+            }
+            for r in &t.regions {
+                let [x, y, w, h] = r.rect;
+                let inside = [x, y, w, h].iter().all(|v| v.is_finite())
+                    && x >= 0.0
+                    && y >= 0.0
+                    && w > 0.0
+                    && h > 0.0
+                    && x + w <= 1.0 + 1e-6
+                    && y + h <= 1.0 + 1e-6;
+                if !inside {
+                    problems.push(format!(
+                        "text region `{}` {:?} must lie inside the frame (x, y, width, height as fractions 0..1)",
+                        r.name, r.rect
+                    ));
+                }
+            }
+            for k in &t.keywords {
+                if clipshot_ai::ocr::normalise(&k.text).is_empty() {
+                    problems.push(format!("keyword {:?} has no letters or digits", k.text));
+                }
+                for name in &k.regions {
+                    if !t.regions.iter().any(|r| &r.name == name) {
+                        problems.push(format!(
+                            "keyword {:?} names region `{name}`, which is not in `text.regions`",
+                            k.text
+                        ));
+                    }
+                }
+            }
+        }
         let weights = p.motion.as_ref().map_or(0.0, |m| m.weight)
             + p.loudness.as_ref().map_or(0.0, |l| l.weight)
-            + p.audio.as_ref().map_or(0.0, |a| a.weight);
+            + p.audio.as_ref().map_or(0.0, |a| a.weight)
+            + p.text.as_ref().map_or(0.0, |t| t.weight);
         if weights <= 0.0 {
-            problems.push("no detector has any weight: set `motion`, `loudness` or `audio`".into());
+            problems.push("no detector has any weight: set `motion`, `loudness`, `audio` or `text`".into());
         } else if p.threshold > weights {
             problems.push(format!("`threshold` {} can never be reached: the weights add up to {weights}", p.threshold));
         }

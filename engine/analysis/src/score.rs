@@ -14,6 +14,18 @@ pub enum Observation {
     Motion { pts_ns: i64, difference: f32, histogram_change: f32 },
     /// `analyze.audio`: loudness jump (0..1) and the best weighted class.
     Sound { pts_ns: i64, loudness: f32, events: f32, class: Option<String> },
+    /// `analyze.text`: a keyword that just appeared on screen (its weight, 0..1).
+    Text { pts_ns: i64, value: f32, keyword: Option<String> },
+}
+
+impl Observation {
+    pub fn pts_ns(&self) -> i64 {
+        match self {
+            Observation::Motion { pts_ns, .. }
+            | Observation::Sound { pts_ns, .. }
+            | Observation::Text { pts_ns, .. } => *pts_ns,
+        }
+    }
 }
 
 /// A highlight: where the score was above the threshold, and its peak.
@@ -76,6 +88,8 @@ pub struct Scorer {
     loudness: Option<Latest>,
     events: Option<Latest>,
     class: Option<String>,
+    text: Option<Latest>,
+    keyword: Option<String>,
     open: Option<Open>,
     pending: Option<PendingClip>,
     last_clip_end_ns: Option<i64>,
@@ -94,6 +108,8 @@ impl Scorer {
             loudness: None,
             events: None,
             class: None,
+            text: None,
+            keyword: None,
             open: None,
             pending: None,
             last_clip_end_ns: None,
@@ -118,6 +134,10 @@ impl Scorer {
             let class = self.class.clone().unwrap_or_else(|| "sound event".into());
             parts.push((class, a.weight * Self::fresh(self.events, now), a.weight));
         }
+        if let Some(t) = &self.profile.text {
+            let label = self.keyword.as_ref().map_or_else(|| "on-screen text".to_owned(), |k| format!("text: {k}"));
+            parts.push((label, t.weight * Self::fresh(self.text, now), t.weight));
+        }
         (parts.iter().map(|p| p.1).sum(), parts)
     }
 
@@ -137,6 +157,14 @@ impl Scorer {
                 self.loudness = Some(Latest { pts_ns: *pts_ns, value: loudness.clamp(0.0, 1.0) });
                 self.events = Some(Latest { pts_ns: *pts_ns, value: events.clamp(0.0, 1.0) });
                 self.class.clone_from(class);
+                *pts_ns
+            }
+            Observation::Text { pts_ns, value, keyword } => {
+                // A keyword counts from when it appeared; nothing new keeps the last one until it is stale.
+                if *value > 0.0 || self.text.is_none_or(|t| (*pts_ns - t.pts_ns).abs() > STALE_NS) {
+                    self.text = Some(Latest { pts_ns: *pts_ns, value: value.clamp(0.0, 1.0) });
+                    self.keyword.clone_from(keyword);
+                }
                 *pts_ns
             }
         };

@@ -2,7 +2,7 @@
 //! fed plain frames, sound and tensors, answering with tensors, events,
 //! markers and saves. (The live pipeline test is the runtime's.)
 
-use clipshot_analysis::{AudioNode, MotionNode, ScoreNode};
+use clipshot_analysis::{AudioNode, MotionNode, ScoreNode, TextNode};
 use clipshot_core::processor::{
     AudioChunk, Input, Output, Outputs, ProcessorContext, ProcessorNode, Tensor, VideoFrame,
 };
@@ -13,6 +13,7 @@ fn ctx() -> ProcessorContext {
         pipeline: "p".into(),
         node: "n".into(),
         data_dir: std::env::temp_dir().join("clipshot-analysis-tests"),
+        inputs: vec!["motion".into(), "audio".into()],
     }
 }
 
@@ -144,7 +145,7 @@ fn the_scorer_node_marks_the_peak_tells_the_bus_and_saves_a_clip() {
     let saves: Vec<_> = all
         .iter()
         .filter_map(|o| {
-            if let Output::Save { at_ns, pre_seconds, post_seconds, trigger } = o {
+            if let Output::Save { at_ns, pre_seconds, post_seconds, trigger, .. } = o {
                 Some((*at_ns, *pre_seconds, *post_seconds, *trigger))
             } else {
                 None
@@ -194,4 +195,129 @@ fn in_order_fuses_a_detector_that_ran_ahead() {
     };
     assert_eq!(run(true), 1);
     assert_eq!(run(false), 0, "without it, motion and sound never meet");
+}
+
+/// A 1280×720 RGBA frame of a dark game scene with `lines` of text drawn
+/// by ffmpeg (DejaVu Sans Bold): (text, x, y as fractions, size in px).
+fn rendered(lines: &[(&str, f32, f32, u32)]) -> Vec<u8> {
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+    let mut filters = vec!["drawbox=x=0:y=480:w=1280:h=240:color=0x3a5a2a:t=fill".to_owned()];
+    for (text, x, y, size) in lines {
+        filters.push(format!(
+            "drawtext=fontfile={font}:text='{text}':fontcolor=white:fontsize={size}:x={}:y={}:box=1:boxcolor=black@0.4",
+            (x * 1280.0) as u32,
+            (y * 720.0) as u32
+        ));
+    }
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=0x202428:s=1280x720", "-vf"])
+        .arg(filters.join(","))
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .expect("ffmpeg runs (make test installs it)");
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), 1280 * 720 * 4);
+    out.stdout
+}
+
+fn video(data: &[u8], pts_ns: i64) -> Input<'_> {
+    Input::Video(VideoFrame { format: PixelFormat::Rgba, width: 1280, height: 720, stride: 1280 * 4, data, pts_ns })
+}
+
+#[test]
+fn the_ocr_stage_reads_a_rendered_kill_feed_line() {
+    if !models_ready() {
+        return;
+    }
+    let ai = clipshot_ai::Ai::new(vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")], 1);
+    let (det, rec) = (ai.load("ppocr-v4-det").unwrap(), ai.load("ppocr-v4-rec").unwrap());
+    let frame = rendered(&[("Player1  ELIMINATED  Bot_7", 0.66, 0.05, 24)]);
+    let reader = clipshot_ai::ocr::TextReader {
+        det: &det,
+        det_input: "x",
+        rec: &rec,
+        rec_input: "x",
+        pre: ai.preprocessor(),
+        options: Default::default(),
+    };
+    let f = clipshot_gpu::Frame::tight(clipshot_gpu::Format::Rgba, 1280, 720, &frame);
+    let lines = reader.read(&f, [0.62, 0.02, 0.36, 0.22]).unwrap();
+    let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        lines.iter().any(|l| clipshot_ai::ocr::contains_keyword(&l.text, "ELIMINATED") && l.confidence > 0.6),
+        "{lines:?}"
+    );
+    // The whole line, not just the keyword (DejaVu's "1" may read as "l").
+    assert!(text.iter().any(|t| t.starts_with("Player") && t.ends_with("Bot_7")), "{text:?}");
+    // Where it was read, as fractions of the frame: inside the region, near the line.
+    let line = lines.iter().find(|l| l.text.contains("ELIMINATED")).unwrap();
+    assert!(line.rect[0] >= 0.62 && line.rect[1] >= 0.02 && line.rect[1] < 0.12, "{line:?}");
+    // An empty region reads nothing.
+    assert!(reader.read(&f, [0.0, 0.3, 0.3, 0.2]).unwrap().is_empty());
+}
+
+#[test]
+fn the_text_node_counts_a_kill_once_and_marks_a_death_as_a_lowlight() {
+    if !models_ready() {
+        return;
+    }
+    let props = serde_json::from_value(serde_json::json!({ "profile": "shooter" })).unwrap();
+    let mut setup = TextNode::create(props, &ctx()).unwrap();
+    assert_eq!(setup.video.width, Some(1280));
+    let kill = rendered(&[("Player1  ELIMINATED  Bot_7", 0.66, 0.05, 24)]);
+    let two_kills =
+        rendered(&[("Player1  ELIMINATED  Bot_7", 0.66, 0.05, 24), ("Player1  ELIMINATED  Bot_3", 0.66, 0.11, 24)]);
+    let died = rendered(&[("YOU DIED", 0.4, 0.4, 56)]);
+    let quiet = rendered(&[]);
+    let mut step = |frame: &[u8], at_s: i64| {
+        let mut out = Outputs::default();
+        setup.processor.process("video", video(frame, at_s * 1_000_000_000), &mut out).unwrap();
+        out.drain().collect::<Vec<Output>>()
+    };
+    let value = |outs: &[Output]| {
+        outs.iter()
+            .find_map(|o| if let Output::Tensor { tensor, .. } = o { Some(tensor.data.clone()) } else { None })
+            .expect("a tensor per frame")
+    };
+    assert_eq!(value(&step(&quiet, 0)), [0.0, -1.0]);
+    assert_eq!(value(&step(&kill, 1)), [1.0, 0.0], "ELIMINATED (keyword 0) appeared");
+    assert_eq!(value(&step(&kill, 2)), [0.0, -1.0], "the same line still on screen counts once");
+    assert_eq!(value(&step(&two_kills, 3)), [1.0, 0.0], "a second line is a second kill");
+    let outs = step(&died, 4);
+    assert_eq!(value(&outs), [0.0, -1.0], "a death is not a highlight");
+    let marker = outs.iter().find_map(|o| if let Output::Marker { label, .. } = o { label.clone() } else { None });
+    assert_eq!(marker.as_deref(), Some("lowlight: death (YOU DIED)"));
+}
+
+#[test]
+fn a_profile_switch_reaches_a_running_scorer() {
+    // The scorer under `generic` ignores text; switched to `shooter`, a keyword alone is a highlight.
+    let ctx = ProcessorContext { pipeline: "switching".into(), inputs: vec!["text".into()], ..ctx() };
+    let props = serde_json::from_value(serde_json::json!({ "auto_clip": false })).unwrap();
+    let mut setup = ScoreNode::create(props, &ctx).unwrap();
+    let mut feed = |from_s: i64, out: &mut Outputs| {
+        for i in 0..40 {
+            let pts = from_s * 1_000_000_000 + i * 250_000_000;
+            let value = if i == 4 { 1.0 } else { 0.0 };
+            let t = Tensor { shape: vec![2], data: vec![value, if i == 4 { 0.0 } else { -1.0 }], pts_ns: pts };
+            setup.processor.process("text", Input::Tensor(&t), out).unwrap();
+        }
+    };
+    let highlights =
+        |out: &mut Outputs| out.drain().filter(|o| matches!(o, Output::Event(Event::HighlightDetected { .. }))).count();
+    let mut out = Outputs::default();
+    feed(0, &mut out);
+    assert_eq!(highlights(&mut out), 0, "generic has no [text]");
+    clipshot_analysis::select("switching", "shooter");
+    assert_eq!(clipshot_analysis::selected("switching").as_deref(), Some("shooter"));
+    feed(20, &mut out);
+    setup.processor.flush(&mut out);
+    let events: Vec<Output> = out.drain().collect();
+    let labels: Vec<String> = events
+        .iter()
+        .filter_map(|o| {
+            if let Output::Event(Event::HighlightDetected { label, .. }) = o { Some(label.clone()) } else { None }
+        })
+        .collect();
+    assert_eq!(labels, ["text: ELIMINATED"], "{events:?}");
 }

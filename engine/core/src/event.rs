@@ -27,6 +27,33 @@ pub enum Trigger {
     ObsWebsocket,
 }
 
+/// One point of a highlight score over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScorePoint {
+    /// On the pipeline's timeline, in nanoseconds.
+    pub at_ns: i64,
+    pub score: f32,
+    /// The detectors that fired, at a highlight's peak; empty elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<String>,
+}
+
+/// What highlight detection saw over a clip it saved: the best highlight
+/// and the fused score over the clip's span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClipScore {
+    /// The best highlight's score.
+    pub score: f32,
+    /// Its peak, on the pipeline's timeline (the clip's thumbnail is taken there).
+    pub peak_ns: i64,
+    pub label: String,
+    /// How many highlights the clip holds.
+    pub highlights: usize,
+    pub timeline: Vec<ScorePoint>,
+}
+
 /// A clip that is on disk, complete and renamed into place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -56,6 +83,9 @@ pub struct ClipSaved {
     pub write_ms: f64,
     /// From the request to the renamed file.
     pub save_ms: f64,
+    /// For an auto-clip: what highlight detection saw over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ClipScore>,
 }
 
 /// A node that failed: which one, the media element that said so, and why.

@@ -67,7 +67,7 @@ pub enum Output {
     Marker { at_ns: i64, label: Option<String> },
     /// A clip of the pipeline's ring around `at_ns` (the same save path the
     /// hotkey and the API use).
-    Save { at_ns: i64, pre_seconds: f64, post_seconds: f64, trigger: Trigger },
+    Save { at_ns: i64, pre_seconds: f64, post_seconds: f64, trigger: Trigger, score: Option<crate::event::ClipScore> },
     /// The node's latest still image (`image/jpeg`, say), kept by the runtime
     /// and served to frontends.
     Image { content_type: String, data: Vec<u8>, pts_ns: i64 },
@@ -140,6 +140,9 @@ pub struct ProcessorContext {
     pub pipeline: String,
     pub node: String,
     pub data_dir: PathBuf,
+    /// The node's input pads that the graph links (a node with optional
+    /// inputs knows which ones to expect).
+    pub inputs: Vec<String>,
 }
 
 /// Creates processors from props: the runtime side of a processor kind.

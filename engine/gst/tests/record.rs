@@ -145,6 +145,7 @@ fn a_marker_save_waits_for_its_post_roll() {
             ring: None,
             span: SaveSpan::Marker { id: marker.id, pre_seconds: 2.0, post_seconds: 1.5 },
             trigger: Trigger::Api,
+            score: None,
         })
         .unwrap();
     assert!(clip.span.end_ns >= marker.at_ns + 1_400_000_000, "post-roll included: {clip:?}");

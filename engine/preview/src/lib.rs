@@ -165,7 +165,12 @@ mod tests {
         let props: PreviewProps = serde_json::from_value(serde_json::json!({})).unwrap();
         let setup = Preview::create(
             props,
-            &ProcessorContext { pipeline: "p".into(), node: "preview".into(), data_dir: std::env::temp_dir() },
+            &ProcessorContext {
+                pipeline: "p".into(),
+                node: "preview".into(),
+                data_dir: std::env::temp_dir(),
+                inputs: vec!["video".into()],
+            },
         )
         .unwrap();
         assert_eq!(setup.video, VideoInput { max_fps: 2.0, width: Some(480), format: PixelFormat::Rgba });

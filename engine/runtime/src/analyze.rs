@@ -29,6 +29,20 @@ pub struct Analysis {
     pub profile: String,
     pub duration_s: f64,
     pub highlights: Vec<FoundHighlight>,
+    /// What each detector cost: inputs analysed and time in its calls.
+    pub detectors: Vec<DetectorCost>,
+}
+
+/// One analysis node's work over a recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectorCost {
+    pub node: String,
+    pub kind: String,
+    /// Frames, sound chunks or tensors it took.
+    pub inputs: u64,
+    pub busy_ms: f64,
+    /// `busy_ms / inputs`.
+    pub ms_per_input: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,27 +68,38 @@ impl EventSink for Collect {
     }
 }
 
-/// The analysis graph for the streams `file` has: a branch per stream, and
-/// the scorer waits for the slower one only when there are two.
-fn graph(file: &Path, profile: &str, video: bool, audio: bool) -> String {
+/// The analysis graph for the streams `file` has and the detectors the
+/// profile uses: a branch per detector, and the scorer waits for the slower
+/// ones only when there are several.
+fn graph(file: &Path, name: &str, profile: &clipshot_analysis::Profile, video: bool, audio: bool) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    let p = quote(profile);
+    let p = quote(name);
+    let motion = video && profile.motion.is_some();
+    let text = video && profile.text.is_some();
+    let sound = audio && (profile.audio.is_some() || profile.loudness.is_some());
     let mut toml = format!(
         "name = \"analyze\"\ndescription = \"A recording through the analysis branch\"\n\n\
          [[nodes]]\nid = \"file\"\nkind = \"capture.file\"\nprops = {{ path = {}, realtime = false }}\n\n\
          [[nodes]]\nid = \"score\"\nkind = \"analyze.score\"\n\
          props = {{ profile = {p}, auto_clip = false, in_order = {} }}\n",
         quote(&file.display().to_string()),
-        video && audio,
+        [motion, text, sound].iter().filter(|b| **b).count() > 1,
     );
-    if video {
+    if motion {
         toml.push_str(
             "\n[[nodes]]\nid = \"motion\"\nkind = \"analyze.motion\"\n\
              \n[[links]]\nfrom = \"file.video\"\nto = \"motion.video\"\n\
              \n[[links]]\nfrom = \"motion.out\"\nto = \"score.motion\"\n",
         );
     }
-    if audio {
+    if text {
+        toml.push_str(&format!(
+            "\n[[nodes]]\nid = \"text\"\nkind = \"analyze.text\"\nprops = {{ profile = {p} }}\n\
+             \n[[links]]\nfrom = \"file.video\"\nto = \"text.video\"\n\
+             \n[[links]]\nfrom = \"text.out\"\nto = \"score.text\"\n"
+        ));
+    }
+    if sound {
         toml.push_str(&format!(
             "\n[[nodes]]\nid = \"sound\"\nkind = \"analyze.audio\"\nprops = {{ profile = {p} }}\n\
              \n[[links]]\nfrom = \"file.audio\"\nto = \"sound.audio\"\n\
@@ -99,8 +124,10 @@ pub fn analyze_file(
     if !video && !audio {
         return Err(AnalyzeError::File { reason: "no video or audio stream".into(), file: file.to_owned() });
     }
-    let spec =
-        GraphSpec::from_toml(&graph(file, profile, video, audio)).map_err(|e| AnalyzeError::Graph(e.to_string()))?;
+    let loaded = clipshot_analysis::profile::load(profile, &clipshot_analysis::profile::dirs(data_dir))
+        .map_err(|e| AnalyzeError::Graph(e.to_string()))?;
+    let spec = GraphSpec::from_toml(&graph(file, profile, &loaded, video, audio))
+        .map_err(|e| AnalyzeError::Graph(e.to_string()))?;
     let validated = clipshot_core::validate::validate(&spec, &registry)
         .map_err(|e| AnalyzeError::Graph(e.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let events = Arc::new(Collect::default());
@@ -113,14 +140,18 @@ pub fn analyze_file(
     let pipeline = Pipeline::new("analyze", validated, registry, options);
     pipeline.start().map_err(|e| AnalyzeError::Failed { reason: e.to_string(), file: file.to_owned() })?;
     // Started: a short file may reach its end before the first look.
-    let frames = (info.duration_s * if video { 8.0 } else { 47.0 }).max(1.0);
+    // Progress by what the first detector has seen (motion: 8 frames a
+    // second; text: 2; sound: ~47 chunks).
+    let (lead, rate) = [("motion", 8.0), ("text", 2.0), ("sound", 47.0)]
+        .into_iter()
+        .find(|(id, _)| spec.nodes.iter().any(|n| n.id == *id))
+        .unwrap_or(("score", 8.0));
+    let frames = (info.duration_s * rate).max(1.0);
     let mut started = true;
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let stats = pipeline.stats();
-        // Progress by what the first detector has seen (motion: 8 frames a second; sound: ~50 chunks).
-        let seen =
-            stats.nodes.iter().find(|n| n.id == if video { "motion" } else { "sound" }).map_or(0, |n| n.frames_in);
+        let seen = stats.nodes.iter().find(|n| n.id == lead).map_or(0, |n| n.frames_in);
         if !progress((seen as f64 / frames).min(1.0)) {
             pipeline.stop();
             return Err(AnalyzeError::Cancelled);
@@ -158,5 +189,23 @@ pub fn analyze_file(
             _ => None,
         })
         .collect();
-    Ok(Analysis { file: file.to_owned(), profile: profile.to_owned(), duration_s: info.duration_s, highlights })
+    let detectors = end
+        .nodes
+        .iter()
+        .filter(|n| n.kind.starts_with("analyze."))
+        .map(|n| DetectorCost {
+            node: n.id.clone(),
+            kind: n.kind.clone(),
+            inputs: n.frames_in,
+            busy_ms: n.busy_ms,
+            ms_per_input: if n.frames_in == 0 { 0.0 } else { n.busy_ms / n.frames_in as f64 },
+        })
+        .collect();
+    Ok(Analysis {
+        file: file.to_owned(),
+        profile: profile.to_owned(),
+        duration_s: info.duration_s,
+        highlights,
+        detectors,
+    })
 }

@@ -35,5 +35,5 @@ pub mod media {
     pub use clipshot_gst::capture::devices::{AudioDevice, audio_devices, audio_encoders};
     pub use clipshot_gst::capture::x11::{Display, Window, probe_display, screens};
     pub use clipshot_gst::encode::probe::{EncoderInfo, h264_encoders};
-    pub use clipshot_gst::inspect::{InspectError, MediaInfo, media_info, thumbnail};
+    pub use clipshot_gst::inspect::{InspectError, MediaInfo, RgbaFrame, audio, frame_at, media_info, thumbnail};
 }

@@ -18,6 +18,13 @@ export function render(root, id) {
     .catch((e) => replace(root, h('p', { class: 'bad' }, `Cannot load the clip: ${e.message}`), h('a', { href: '#/clips' }, 'Back to clips')));
 }
 
+/** The score track's caption: the best highlight, when there is one. @param {HighlightSummary | null | undefined} best */
+function highlightLabel(best) {
+  if (!best) return 'Highlight score';
+  const more = best.highlights > 1 ? `, ${best.highlights} highlights` : '';
+  return `Highlight score: ${best.label} ${best.score.toFixed(2)} at ${best.peak_s.toFixed(1)} s${more}`;
+}
+
 /** @param {HTMLElement} root @param {Clip} clip @param {ClipMetadata | null} meta @param {string} path */
 function show(root, clip, meta, path) {
   const video = h('video', { controls: true, preload: 'metadata', src: `${path}/file`, 'data-testid': 'player' });
@@ -29,7 +36,7 @@ function show(root, clip, meta, path) {
     markerTrack(clip.duration_s, markers, seek),
     // Hidden, not empty, when no detector scored this clip.
     meta?.score_timeline?.length
-      ? [h('div', { class: 'track-label' }, 'Highlight score'), scorePlot(clip.duration_s, meta.score_timeline)]
+      ? [h('div', { class: 'track-label' }, highlightLabel(meta.highlight)), scorePlot(clip.duration_s, meta.score_timeline)]
       : null,
   );
   video.addEventListener('timeupdate', () => movePlayheads(tracks, video.currentTime, length()));

@@ -251,6 +251,7 @@ impl Shared {
                     pipeline: self.id.clone(),
                     node: node.id.clone(),
                     data_dir: self.options.data_dir.clone(),
+                    inputs: links.iter().filter(|l| l.to_node == ni).map(|l| l.to_pad.clone()).collect(),
                 };
                 let setup = factory
                     .create(&node.props, &ctx)

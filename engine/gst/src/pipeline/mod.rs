@@ -281,6 +281,7 @@ impl Pipeline {
                     frames_out: c.frames_out.load(Ordering::Relaxed),
                     dropped: c.dropped.load(Ordering::Relaxed) + ring.map_or(0, |r| r.dropped.load(Ordering::Relaxed)),
                     errors: c.errors.load(Ordering::Relaxed),
+                    busy_ms: c.busy_ns.load(Ordering::Relaxed) as f64 / 1e6,
                     fps: c.fps(),
                     bytes_copied: ring.map_or(0, |r| r.bytes_copied.load(Ordering::Relaxed))
                         + run.copied.get(&n.id).map_or(0, |c| c.load(Ordering::Relaxed)),
@@ -446,7 +447,7 @@ impl Shared {
                         tracing::debug!(node, error = %e, "processor marker not placed");
                     }
                 }
-                Output::Save { at_ns, pre_seconds, post_seconds, trigger } => {
+                Output::Save { at_ns, pre_seconds, post_seconds, trigger, score } => {
                     if self.processor_saving.swap(true, Ordering::AcqRel) {
                         tracing::debug!(node, "a processor save is already running; this one is skipped");
                         continue;
@@ -457,6 +458,7 @@ impl Shared {
                         ring: None,
                         span: SaveSpan::Around { at_ns, pre_seconds, post_seconds },
                         trigger,
+                        score,
                     };
                     let spawned = std::thread::Builder::new().name(format!("save:{node}")).spawn(move || {
                         drop(this.save(&request));

@@ -28,7 +28,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often an idle processor thread looks at its stop flag.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -172,8 +172,12 @@ impl Worker {
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
                     Counters::add(&counters.frames_in, 1);
+                    let began = Instant::now();
                     // A panicking processor stops; the pipeline and its record path go on.
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out))) {
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out)));
+                    Counters::add(&counters.busy_ns, began.elapsed().as_nanos() as u64);
+                    match result {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
                             Counters::add(&counters.errors, 1);
@@ -191,7 +195,11 @@ impl Worker {
                 // Offline, what is still queued at the end is analysed too.
                 while lossless && let Ok(Message(pad, item)) = queue.rx.try_recv() {
                     Counters::add(&counters.frames_in, 1);
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out))) {
+                    let began = Instant::now();
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(&pad, item.input(), &mut out)));
+                    Counters::add(&counters.busy_ns, began.elapsed().as_nanos() as u64);
+                    match result {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => Counters::add(&counters.errors, 1),
                         Err(_) => {

@@ -16,6 +16,8 @@ pub(crate) struct Counters {
     pub dropped: AtomicU64,
     /// Processor calls that returned an error.
     pub errors: AtomicU64,
+    /// Time spent in the processor's calls (processors only).
+    pub busy_ns: AtomicU64,
     fps_sample: Mutex<Option<(Instant, u64, f64)>>,
 }
 
@@ -57,6 +59,9 @@ pub struct NodeStats {
     pub dropped: u64,
     /// Processor calls that failed (processors only).
     pub errors: u64,
+    /// Milliseconds spent in the processor's calls (processors only): with
+    /// `frames_in`, what each analysed input costs.
+    pub busy_ms: f64,
     pub fps: f64,
     /// Bytes of media our code copied. 0 on every record-path node.
     pub bytes_copied: u64,

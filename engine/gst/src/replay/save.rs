@@ -2,7 +2,8 @@
 
 use super::RingNode;
 use crate::error::SaveError;
-use clipshot_core::{Trigger, event::ClipSaved};
+use clipshot_core::Trigger;
+use clipshot_core::event::{ClipSaved, ClipScore};
 use clipshot_replay::clip::timestamp_name;
 use clipshot_replay::{Snapshot, Span, mp4::ClipInfo, save_clip};
 use std::path::{Path, PathBuf};
@@ -35,11 +36,13 @@ pub struct SaveRequest {
     pub ring: Option<String>,
     pub span: SaveSpan,
     pub trigger: Trigger,
+    /// For an auto-clip: what highlight detection saw, carried to `clip.saved`.
+    pub score: Option<ClipScore>,
 }
 
 impl SaveRequest {
     pub fn last(seconds: f64, trigger: Trigger) -> Self {
-        Self { ring: None, span: SaveSpan::Last { seconds, post_seconds: 0.0 }, trigger }
+        Self { ring: None, span: SaveSpan::Last { seconds, post_seconds: 0.0 }, trigger, score: None }
     }
 }
 
@@ -59,6 +62,7 @@ pub struct SavedClip {
     pub wait_ms: f64,
     pub write_ms: f64,
     pub save_ms: f64,
+    pub score: Option<ClipScore>,
 }
 
 impl SavedClip {
@@ -80,6 +84,7 @@ impl SavedClip {
             wait_ms: self.wait_ms,
             write_ms: self.write_ms,
             save_ms: self.save_ms,
+            score: self.score.clone(),
         }
     }
 }
@@ -162,6 +167,7 @@ impl RingNode {
             asked,
             shortfall,
             trigger: request.trigger,
+            score: request.score.clone(),
             wait_ms,
             write_ms: saved.write_ms,
             save_ms: started.elapsed().as_secs_f64() * 1e3,
