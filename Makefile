@@ -14,13 +14,16 @@ OBSWS_STAMP := $(VENV)/.obsws-python-$(OBSWS_VERSION)
 WINDOWS_TARGET := x86_64-pc-windows-gnu
 # The dashboard's tools (tsc, Playwright's driver), from ui/package-lock.json.
 UI_STAMP := ui/node_modules/.installed
+# The game the highlight evaluation records (engine, Freedoom, bots).
+VIZDOOM_VERSION := 1.3.2
+VIZDOOM_STAMP := $(VENV)/.vizdoom-$(VIZDOOM_VERSION)
 
 # ONNX Runtime's shared library, from the PyPI wheel (never a build-time
 # download), found when a command runs (the venv may be minutes old); one
 # set in the environment wins.
 ORT_ENV = ORT_DYLIB_PATH="$${ORT_DYLIB_PATH:-$$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n1)}"
 
-.PHONY: run test deps deps-test onnxruntime models test-clients ui-deps build lint unit windows-check bench fmt clean
+.PHONY: run test deps deps-test onnxruntime models test-clients ui-deps build lint unit windows-check bench bench-highlights vizdoom fmt clean
 
 run: deps onnxruntime models
 	$(CARGO) build --release -p clipshot
@@ -76,9 +79,20 @@ unit:
 windows-check:
 	PKG_CONFIG_ALLOW_CROSS=1 $(CARGO) clippy -p clipshot-capture-windows -p clipshot-gst --target $(WINDOWS_TARGET) --locked -- -D warnings
 
-bench: deps-test onnxruntime models
+bench: deps-test onnxruntime models vizdoom
 	$(CARGO) build --release -p clipshot
 	$(ORT_ENV) $(CARGO) bench -p clipshot-benches
+
+# Highlight detection against a real game's labels: records 20 minutes of
+# ViZDoom deathmatch once (target/eval/vizdoom), then scores it.
+bench-highlights: deps-test onnxruntime models vizdoom
+	$(ORT_ENV) $(CARGO) bench -p clipshot-benches --bench highlights
+
+vizdoom: $(VIZDOOM_STAMP)
+
+$(VIZDOOM_STAMP): $(ORT_STAMP)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check vizdoom==$(VIZDOOM_VERSION) numpy
+	touch $@
 
 fmt:
 	$(CARGO) fmt --all
