@@ -14,9 +14,10 @@ OBSWS_STAMP := $(VENV)/.obsws-python-$(OBSWS_VERSION)
 WINDOWS_TARGET := x86_64-pc-windows-gnu
 # The dashboard's tools (tsc, Playwright's driver), from ui/package-lock.json.
 UI_STAMP := ui/node_modules/.installed
-# The game the highlight evaluation records (engine, Freedoom, bots).
+# The benchmarks' Python side: the game the highlight evaluation records
+# (engine, Freedoom, bots), and numpy/Pillow for the inference peer.
 VIZDOOM_VERSION := 1.3.2
-VIZDOOM_STAMP := $(VENV)/.vizdoom-$(VIZDOOM_VERSION)
+VIZDOOM_STAMP := $(VENV)/.bench-tools-vizdoom-$(VIZDOOM_VERSION)
 
 # ONNX Runtime's shared library, from the PyPI wheel (never a build-time
 # download), found when a command runs (the venv may be minutes old); one
@@ -91,7 +92,7 @@ bench-highlights: deps-test onnxruntime models vizdoom
 vizdoom: $(VIZDOOM_STAMP)
 
 $(VIZDOOM_STAMP): $(ORT_STAMP)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check vizdoom==$(VIZDOOM_VERSION) numpy
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check vizdoom==$(VIZDOOM_VERSION) numpy pillow
 	touch $@
 
 fmt:

@@ -20,7 +20,7 @@ packages=(
   libvulkan1 mesa-vulkan-drivers
 )
 if ((want_test)); then
-  packages+=(gstreamer1.0-plugins-base-apps ffmpeg fonts-dejavu-core xvfb xdotool x11-utils pulseaudio pulseaudio-utils chromium)
+  packages+=(gstreamer1.0-plugins-base-apps ffmpeg fonts-dejavu-core espeak-ng xvfb xdotool x11-utils pulseaudio pulseaudio-utils chromium)
   # Node.js from Debian only where the machine has none (a newer one may come from elsewhere).
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi

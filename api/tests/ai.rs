@@ -130,6 +130,18 @@ async fn models_are_listed_loaded_run_and_unloaded() {
     let vad: Value =
         infer(&api, "?model=silero-vad", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.json().await.unwrap();
     assert_eq!(vad["speech"].as_array().map(Vec::len), Some(32), "32 ms chunks of a second: {vad}");
+    // A voice is speech (espeak-ng's, at its own rate).
+    let dir = tempfile::tempdir().unwrap();
+    let said = dir.path().join("said.wav");
+    if std::process::Command::new("espeak-ng").arg("-w").arg(&said).arg("nice shot, well played").status().is_ok() {
+        let r = infer(&api, "?model=silero-vad", "audio/wav", std::fs::read(&said).unwrap()).await;
+        let voice: Value = r.json().await.unwrap();
+        let best =
+            voice["speech"].as_array().unwrap().iter().filter_map(|c| c["probability"].as_f64()).fold(0.0, f64::max);
+        assert!(best > 0.8, "{voice}");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have espeak-ng (make test installs it)");
+    }
     assert_eq!(infer(&api, "?model=ppocr-v4-det", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 422);
     assert_eq!(infer(&api, "?model=nope", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 404);
     assert_eq!(infer(&api, "?top=0", "audio/wav", wav(16_000, 1, &[0.0; 16_000])).await.status(), 422);

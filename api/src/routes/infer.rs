@@ -262,7 +262,7 @@ fn run(
             result.seconds = Some(mono.len() as f64 / f64::from(MODEL_RATE));
             let started = Instant::now();
             if task == Task::Vad {
-                result.speech = Vad::new(&loaded)
+                result.speech = Vad::new(Arc::clone(&loaded))
                     .probabilities(&mono)
                     .map_err(run_problem)?
                     .into_iter()
@@ -631,7 +631,7 @@ pub async fn infer_stream(
             let window = ((window_s(&ai, &model.0) * f64::from(MODEL_RATE)) as usize).max(CHUNK);
             let input = input_name(&ai, &model.0);
             let tagger = AudioTagger::new(&loaded, &input);
-            let mut vad = Vad::new(&loaded);
+            let mut vad = Vad::new(Arc::clone(&loaded));
             for (i, chunk) in mono.chunks(window).enumerate() {
                 let at = Instant::now();
                 let start_s = (i * window) as f64 / f64::from(MODEL_RATE);

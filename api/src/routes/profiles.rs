@@ -17,14 +17,14 @@ use utoipa::ToSchema;
 pub const SETTINGS_KEY: &str = "pipeline_profiles";
 
 /// Node kinds whose props name a profile.
-const PROFILE_KINDS: [&str; 3] = ["analyze.audio", "analyze.text", "analyze.score"];
+const PROFILE_KINDS: [&str; 4] = ["analyze.audio", "analyze.text", "analyze.voice", "analyze.score"];
 
 /// A profile as listed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileInfo {
     pub name: String,
     pub description: String,
-    /// The detectors it uses: `motion`, `loudness`, `audio`, `text`.
+    /// The detectors it uses: `motion`, `loudness`, `audio`, `text`, `voice`.
     pub detectors: Vec<String>,
     pub threshold: Option<f32>,
     pub pre_roll_s: Option<f32>,
@@ -43,6 +43,7 @@ fn info(name: &str, loaded: Result<profile::Profile, profile::ProfileError>) -> 
                 ("loudness", p.loudness.is_some()),
                 ("audio", p.audio.is_some()),
                 ("text", p.text.is_some()),
+                ("voice", p.voice.is_some()),
             ]
             .iter()
             .filter(|(_, on)| *on)
@@ -127,7 +128,9 @@ fn no_analysis(id: &str) -> Problem {
     Problem::new(
         StatusCode::CONFLICT,
         "no-analysis",
-        format!("pipeline `{id}` has no analysis nodes (analyze.audio, analyze.text, analyze.score) to take a profile"),
+        format!(
+            "pipeline `{id}` has no analysis nodes (analyze.audio, analyze.text, analyze.voice, analyze.score) to take a profile"
+        ),
     )
 }
 

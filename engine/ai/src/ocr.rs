@@ -44,13 +44,16 @@ pub struct DetectOptions {
     pub box_score: f32,
     /// How much a box grows (DB's unclip ratio).
     pub unclip: f32,
-    /// The longer side of the region's detector input, in pixels (a multiple of 32).
+    /// The longer side of the region's detector input at most, in pixels (a multiple of 32).
     pub max_side: u32,
+    /// The shorter side at least: a thin strip of small HUD text is
+    /// enlarged until the detector sees letters, not specks.
+    pub min_side: u32,
 }
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { pixel: 0.3, box_score: 0.5, unclip: 1.6, max_side: 640 }
+        Self { pixel: 0.3, box_score: 0.5, unclip: 1.6, max_side: 2560, min_side: 224 }
     }
 }
 
@@ -85,8 +88,12 @@ impl TextReader<'_> {
 
     /// Text boxes in `region`, as fractions of the frame, top to bottom.
     pub fn detect(&self, frame: &Frame<'_>, region: [f32; 4]) -> Result<Vec<[f32; 4]>, OcrError> {
-        let (w, h) =
-            detector_size(region[2] * frame.width as f32, region[3] * frame.height as f32, self.options.max_side);
+        let (w, h) = detector_size(
+            region[2] * frame.width as f32,
+            region[3] * frame.height as f32,
+            self.options.min_side,
+            self.options.max_side,
+        );
         let spec = Spec {
             region,
             width: w,
@@ -149,10 +156,13 @@ impl TextReader<'_> {
     }
 }
 
-/// The detector's input for a region of `w`×`h` pixels: the longer side at
-/// most `max_side`, both sides multiples of 32 (the network downsamples by 32).
-pub fn detector_size(w: f32, h: f32, max_side: u32) -> (u32, u32) {
-    let scale = (max_side as f32 / w.max(h).max(1.0)).min(1.0);
+/// The detector's input for a region of `w`×`h` pixels: enlarged (up to
+/// 3×) until the shorter side is `min_side`, the longer side at most
+/// `max_side`, both multiples of 32 (the network downsamples by 32).
+pub fn detector_size(w: f32, h: f32, min_side: u32, max_side: u32) -> (u32, u32) {
+    let (w, h) = (w.max(1.0), h.max(1.0));
+    let up = (min_side as f32 / w.min(h)).clamp(1.0, 3.0);
+    let scale = up.min(max_side as f32 / w.max(h));
     let round = |v: f32| (((v * scale) / 32.0).round() as u32).max(1) * 32;
     (round(w), round(h))
 }
@@ -210,6 +220,33 @@ pub fn text_boxes(map: &[f32], width: usize, height: usize, o: &DetectOptions) -
             ((y1 + 1) as f32 + grow).min(height as f32),
         ]);
     }
+    merge_lines(boxes)
+}
+
+/// Joins boxes that are words of one line: mostly the same rows, and apart
+/// by less than the line's height (the detector splits widely spaced pixel
+/// fonts into words, and the recogniser reads a line best whole). Top to
+/// bottom, then left to right.
+fn merge_lines(mut boxes: Vec<[f32; 4]>) -> Vec<[f32; 4]> {
+    let same_line = |a: &[f32; 4], b: &[f32; 4]| {
+        let overlap = a[3].min(b[3]) - a[1].max(b[1]);
+        let height = (a[3] - a[1]).min(b[3] - b[1]);
+        let gap = b[0].max(a[0]) - a[2].min(b[2]);
+        overlap > 0.6 * height && gap < (a[3] - a[1]).max(b[3] - b[1])
+    };
+    'again: loop {
+        for i in 0..boxes.len() {
+            for j in i + 1..boxes.len() {
+                if same_line(&boxes[i], &boxes[j]) {
+                    let b = boxes.remove(j);
+                    let a = &mut boxes[i];
+                    *a = [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])];
+                    continue 'again;
+                }
+            }
+        }
+        break;
+    }
     boxes.sort_by(|a, b| (a[1] / 4.0).floor().total_cmp(&(b[1] / 4.0).floor()).then(a[0].total_cmp(&b[0])));
     boxes
 }
@@ -250,25 +287,37 @@ pub fn normalise(text: &str) -> String {
     out.trim_end().to_owned()
 }
 
-/// Whether `keyword` appears in `text` (both through [`normalise`]),
-/// forgiving one misread character in every six (OCR confuses O and 0,
-/// I and 1 on game fonts).
+/// Whether `keyword` appears in `text`, both through [`normalise`] and
+/// with spaces ignored (OCR drops and adds them), forgiving one misread
+/// character in every four (game fonts turn I into T, H into U, 0 into O):
+/// the smallest edit distance between the keyword and any stretch of the
+/// text (Sellers' approximate substring match).
 pub fn contains_keyword(text: &str, keyword: &str) -> bool {
-    let (text, keyword) = (normalise(text), normalise(keyword));
+    let squeeze = |s: &str| normalise(s).chars().filter(|c| *c != ' ').collect::<Vec<char>>();
+    let (text, keyword) = (squeeze(text), squeeze(keyword));
     if keyword.is_empty() {
         return false;
     }
-    if text.contains(&keyword) {
+    let allowed = keyword.len() / 4;
+    // column[i]: the edits to match keyword[..i] ending at the current text position.
+    let mut column: Vec<usize> = (0..=keyword.len()).collect();
+    if column[keyword.len()] <= allowed {
         return true;
     }
-    let allowed = keyword.chars().count() / 6;
-    if allowed == 0 {
-        return false;
+    for t in &text {
+        let mut diagonal = column[0];
+        // A match may start anywhere in the text: row 0 stays 0.
+        column[0] = 0;
+        for (i, k) in keyword.iter().enumerate() {
+            let substitute = diagonal + usize::from(k != t);
+            diagonal = column[i + 1];
+            column[i + 1] = substitute.min(column[i] + 1).min(column[i + 1] + 1);
+        }
+        if column[keyword.len()] <= allowed {
+            return true;
+        }
     }
-    // Compare against every run of as many words as the keyword has.
-    let words: Vec<&str> = text.split(' ').collect();
-    let span = keyword.split(' ').count();
-    words.windows(span.min(words.len()).max(1)).any(|w| strsim::levenshtein(&w.join(" "), &keyword) <= allowed)
+    false
 }
 
 #[cfg(test)]
@@ -292,22 +341,30 @@ mod tests {
 
     #[test]
     fn components_become_grown_boxes_in_reading_order() {
-        let (w, h) = (40, 20);
+        let (w, h) = (60, 20);
+        let blob = |map: &mut [f32], xs: std::ops::Range<usize>, v: f32| {
+            for y in 5..10 {
+                for x in xs.clone() {
+                    map[y * w + x] = v;
+                }
+            }
+        };
+        // Two words far apart on one line, and a speck.
         let mut map = vec![0.0f32; w * h];
-        // Two text blobs on one line, and a speck.
-        for y in 5..10 {
-            for x in 22..35 {
-                map[y * w + x] = 0.9;
-            }
-            for x in 2..15 {
-                map[y * w + x] = 0.8;
-            }
-        }
+        blob(&mut map, 2..15, 0.8);
+        blob(&mut map, 40..53, 0.9);
         map[18 * w + 1] = 0.9;
         let boxes = text_boxes(&map, w, h, &DetectOptions::default());
         assert_eq!(boxes.len(), 2, "{boxes:?}");
-        assert!(boxes[0][0] < 2.0 && boxes[1][0] < 22.0 && boxes[1][0] > 15.0, "{boxes:?}");
+        assert!(boxes[0][0] < 2.0 && boxes[1][0] < 40.0 && boxes[1][0] > 30.0, "{boxes:?}");
         assert!(boxes[0][1] < 5.0 && boxes[0][3] > 10.0, "grown: {boxes:?}");
+        // Words a letter's width apart are one line.
+        let mut line = vec![0.0f32; w * h];
+        blob(&mut line, 2..15, 0.8);
+        blob(&mut line, 19..32, 0.9);
+        let merged = text_boxes(&line, w, h, &DetectOptions::default());
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert!(merged[0][0] < 2.0 && merged[0][2] > 32.0, "{merged:?}");
         // A faint blob is not a box.
         let faint: Vec<f32> = map.iter().map(|v| v * 0.5).collect();
         assert!(text_boxes(&faint, w, h, &DetectOptions::default()).is_empty());
@@ -315,20 +372,29 @@ mod tests {
 
     #[test]
     fn detector_sizes_are_multiples_of_32_and_bounded() {
-        assert_eq!(detector_size(480.0, 128.0, 640), (480, 128));
-        let (w, h) = detector_size(1920.0, 300.0, 640);
-        assert!(w == 640 && h % 32 == 0 && h >= 96, "{w}×{h}");
-        assert_eq!(detector_size(5.0, 5.0, 640), (32, 32));
+        assert_eq!(detector_size(480.0, 224.0, 224, 2560), (480, 224));
+        let (w, h) = detector_size(3840.0, 600.0, 224, 2560);
+        assert!(w == 2560 && h % 32 == 0 && h >= 384, "{w}×{h}");
+        // A thin strip of small text is enlarged (3× at most), within the bounds.
+        assert_eq!(detector_size(768.0, 72.0, 224, 2560), (2304, 224));
+        assert_eq!(detector_size(1280.0, 100.0, 224, 2560), (2560, 192));
+        assert_eq!(detector_size(5.0, 5.0, 224, 2560), (32, 32));
     }
 
     #[test]
-    fn keywords_match_through_case_punctuation_and_one_misread() {
+    fn keywords_match_through_case_punctuation_and_misreads() {
         assert!(contains_keyword("Player1 ▸ eliminated ▸ Bot_7", "ELIMINATED"));
         assert!(contains_keyword("PLAYER ELlMINATED BOT", "eliminated"));
         assert!(contains_keyword("YOU FRAGGED Bot", "you fragged"));
+        // Doom's font through PP-OCR: "was killed by ClipShot's handgun".
+        assert!(contains_keyword("RIPLEY HOS KILLEO GY CLIPSHOTE UAHOGMN", "ClipShot's"));
+        assert!(contains_keyword("SLEO GYCLIPSUOTE DOHOGMN", "ClipShot's"));
+        assert!(!contains_keyword("PLISSKEN WAS PERFORATED BY T800S SHOTGUN", "ClipShot's"));
         assert!(!contains_keyword("PLAYER JOINED", "ELIMINATED"));
         assert!(!contains_keyword("WIN", "WINNER WINNER"));
         assert!(!contains_keyword("anything", ""));
+        assert!(!contains_keyword("KILL", "WIN"), "short keywords must match exactly");
+        assert!(contains_keyword("a WIN!", "WIN"));
         assert_eq!(normalise("  Head-shot!! x2 "), "HEAD SHOT X2");
     }
 }

@@ -4,6 +4,7 @@
 //! wrapper does (the graph expects 576 samples at 16 kHz).
 
 use crate::runtime::{InputTensor, LoadedModel, RuntimeError};
+use std::sync::Arc;
 
 /// Samples per chunk at 16 kHz.
 pub const CHUNK: usize = 512;
@@ -12,14 +13,14 @@ const STATE: usize = 2 * 128;
 
 /// A voice detector over one stream (its state follows the stream).
 #[derive(Debug)]
-pub struct Vad<'m> {
-    model: &'m LoadedModel,
+pub struct Vad {
+    model: Arc<LoadedModel>,
     state: Vec<f32>,
     context: Vec<f32>,
 }
 
-impl<'m> Vad<'m> {
-    pub fn new(model: &'m LoadedModel) -> Self {
+impl Vad {
+    pub fn new(model: Arc<LoadedModel>) -> Self {
         Self { model, state: vec![0.0; STATE], context: vec![0.0; CONTEXT] }
     }
 

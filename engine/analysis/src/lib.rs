@@ -6,6 +6,8 @@
 //!   Runtime, and loudness jumps)
 //! - `analyze.text` (video → keywords read in the profile's screen regions
 //!   with PP-OCR: kill feeds, banners)
+//! - `analyze.voice` (microphone → excited speech with Silero VAD; off
+//!   unless a profile has `[voice]`)
 //! - `analyze.score` (features → highlights: `highlight.detected`, markers,
 //!   auto-clips), as a game [`profile`] says.
 //!
@@ -17,12 +19,14 @@ pub mod profile;
 pub mod score;
 pub mod switch;
 pub mod text;
+pub mod voice;
 
 pub use nodes::{AudioNode, MotionNode, ScoreNode, install};
 pub use profile::{Profile, ProfileError};
 pub use score::{Decision, Highlight, Observation, Scorer};
 pub use switch::{select, selected};
 pub use text::TextNode;
+pub use voice::VoiceNode;
 
 /// Registers the analysis node kinds.
 pub fn register<S: ?Sized + 'static>(
@@ -31,6 +35,7 @@ pub fn register<S: ?Sized + 'static>(
     registry.register(clipshot_core::processor::<MotionNode>())?;
     registry.register(clipshot_core::processor::<AudioNode>())?;
     registry.register(clipshot_core::processor::<TextNode>())?;
+    registry.register(clipshot_core::processor::<VoiceNode>())?;
     registry.register(clipshot_core::processor::<ScoreNode>())?;
     Ok(())
 }

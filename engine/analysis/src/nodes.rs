@@ -8,6 +8,7 @@
 //!   best weighted class probability (0..1), and that class's index in the
 //!   profile's `audio.classes` (-1 for none)
 //! - `analyze.text`: `[value, keyword]` — see [`crate::text`]
+//! - `analyze.voice`: `[value, speech]` — see [`crate::voice`]
 
 use crate::profile::{self, Profile};
 use crate::score::{Decision, Highlight, Observation, Scorer};
@@ -315,7 +316,7 @@ impl Node for ScoreNode {
         "Fuses detectors by a game profile into highlights: events, markers at the peak, auto-clips with pre/post roll";
 
     fn pads() -> Vec<PadSpec> {
-        ["motion", "audio", "text"]
+        ["motion", "audio", "text", "voice"]
             .into_iter()
             .map(|name| {
                 let mut pad = PadSpec::input(name, MediaType::Tensor);
@@ -454,6 +455,7 @@ impl ScoreProcessor {
                 events: *events,
                 class: name(&self.classes, *class),
             },
+            ("voice", [value, ..]) => Observation::Voice { pts_ns: t.pts_ns, value: *value },
             ("text", [value, keyword, ..]) => {
                 Observation::Text { pts_ns: t.pts_ns, value: *value, keyword: name(&self.keywords, *keyword) }
             }

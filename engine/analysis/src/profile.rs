@@ -126,6 +126,34 @@ pub struct Text {
     pub count: Vec<GameEvent>,
 }
 
+fn default_vad() -> String {
+    "silero-vad".into()
+}
+
+fn half() -> f32 {
+    0.5
+}
+
+fn twelve() -> f32 {
+    12.0
+}
+
+/// Excited voice on the microphone (off unless a profile has it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voice {
+    pub weight: f32,
+    /// A `vad` model.
+    #[serde(default = "default_vad")]
+    pub model: String,
+    /// Speech below this probability is not speech.
+    #[serde(default = "half")]
+    pub min_probability: f32,
+    /// Decibels above the voice's running level that count as fully excited.
+    #[serde(default = "twelve")]
+    pub loud_db: f32,
+}
+
 /// A profile, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +171,7 @@ pub struct Profile {
     pub loudness: Option<Loudness>,
     pub audio: Option<Audio>,
     pub text: Option<Text>,
+    pub voice: Option<Voice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,6 +208,10 @@ impl Profile {
                 unit(&format!("text.keywords \"{}\" weight", k.text), k.weight);
             }
         }
+        if let Some(v) = &p.voice {
+            unit("voice.weight", v.weight);
+            unit("voice.min_probability", v.min_probability);
+        }
         if let Some(a) = &p.audio {
             unit("audio.weight", a.weight);
             for (class, w) in &a.classes {
@@ -199,6 +232,11 @@ impl Profile {
             && m.difference_full <= 0.0
         {
             problems.push("`motion.difference_full` must be more than 0".into());
+        }
+        if let Some(v) = &p.voice
+            && v.loud_db <= 0.0
+        {
+            problems.push("`voice.loud_db` must be more than 0".into());
         }
         if let Some(l) = &p.loudness
             && l.jump_db_full <= 0.0
@@ -253,9 +291,10 @@ impl Profile {
         let weights = p.motion.as_ref().map_or(0.0, |m| m.weight)
             + p.loudness.as_ref().map_or(0.0, |l| l.weight)
             + p.audio.as_ref().map_or(0.0, |a| a.weight)
-            + p.text.as_ref().map_or(0.0, |t| t.weight);
+            + p.text.as_ref().map_or(0.0, |t| t.weight)
+            + p.voice.as_ref().map_or(0.0, |v| v.weight);
         if weights <= 0.0 {
-            problems.push("no detector has any weight: set `motion`, `loudness`, `audio` or `text`".into());
+            problems.push("no detector has any weight: set `motion`, `loudness`, `audio`, `text` or `voice`".into());
         } else if p.threshold > weights {
             problems.push(format!("`threshold` {} can never be reached: the weights add up to {weights}", p.threshold));
         }

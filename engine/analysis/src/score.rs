@@ -16,6 +16,8 @@ pub enum Observation {
     Sound { pts_ns: i64, loudness: f32, events: f32, class: Option<String> },
     /// `analyze.text`: a keyword that just appeared on screen (its weight, 0..1).
     Text { pts_ns: i64, value: f32, keyword: Option<String> },
+    /// `analyze.voice`: excited speech on the microphone (0..1).
+    Voice { pts_ns: i64, value: f32 },
 }
 
 impl Observation {
@@ -23,7 +25,8 @@ impl Observation {
         match self {
             Observation::Motion { pts_ns, .. }
             | Observation::Sound { pts_ns, .. }
-            | Observation::Text { pts_ns, .. } => *pts_ns,
+            | Observation::Text { pts_ns, .. }
+            | Observation::Voice { pts_ns, .. } => *pts_ns,
         }
     }
 }
@@ -90,6 +93,7 @@ pub struct Scorer {
     class: Option<String>,
     text: Option<Latest>,
     keyword: Option<String>,
+    voice: Option<Latest>,
     open: Option<Open>,
     pending: Option<PendingClip>,
     last_clip_end_ns: Option<i64>,
@@ -110,6 +114,7 @@ impl Scorer {
             class: None,
             text: None,
             keyword: None,
+            voice: None,
             open: None,
             pending: None,
             last_clip_end_ns: None,
@@ -138,6 +143,9 @@ impl Scorer {
             let label = self.keyword.as_ref().map_or_else(|| "on-screen text".to_owned(), |k| format!("text: {k}"));
             parts.push((label, t.weight * Self::fresh(self.text, now), t.weight));
         }
+        if let Some(v) = &self.profile.voice {
+            parts.push(("excited voice".to_owned(), v.weight * Self::fresh(self.voice, now), v.weight));
+        }
         (parts.iter().map(|p| p.1).sum(), parts)
     }
 
@@ -157,6 +165,10 @@ impl Scorer {
                 self.loudness = Some(Latest { pts_ns: *pts_ns, value: loudness.clamp(0.0, 1.0) });
                 self.events = Some(Latest { pts_ns: *pts_ns, value: events.clamp(0.0, 1.0) });
                 self.class.clone_from(class);
+                *pts_ns
+            }
+            Observation::Voice { pts_ns, value } => {
+                self.voice = Some(Latest { pts_ns: *pts_ns, value: value.clamp(0.0, 1.0) });
                 *pts_ns
             }
             Observation::Text { pts_ns, value, keyword } => {

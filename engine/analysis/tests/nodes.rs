@@ -321,3 +321,62 @@ fn a_profile_switch_reaches_a_running_scorer() {
         .collect();
     assert_eq!(labels, ["text: ELIMINATED"], "{events:?}");
 }
+
+/// Speech from espeak-ng (make test installs it) as 16 kHz mono, or `None` outside CI without it.
+fn spoken(words: &str) -> Option<Vec<f32>> {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("speech.wav");
+    match std::process::Command::new("espeak-ng").args(["-s", "170", "-w"]).arg(&wav).arg(words).status() {
+        Ok(s) if s.success() => {}
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have espeak-ng: {other:?}");
+            eprintln!("skipped: no espeak-ng");
+            return None;
+        }
+    }
+    let sound = clipshot_ai::audio::decode_wav(&std::fs::read(&wav).unwrap()).unwrap();
+    Some(clipshot_ai::audio::to_mono(&sound.samples, sound.rate, sound.channels, 16_000))
+}
+
+#[test]
+fn the_voice_node_hears_an_excited_voice_and_not_noise_or_quiet() {
+    if !models_ready() {
+        return;
+    }
+    let Some(speech) = spoken("Oh my god, did you see that? We won! We actually won!") else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data_dir.path().join("profiles")).unwrap();
+    std::fs::write(
+        data_dir.path().join("profiles/comms.toml"),
+        "name = \"comms\"\nthreshold = 0.5\nrelease = 0.8\nhold_s = 1\npre_roll_s = 10\npost_roll_s = 3\n\
+         cooldown_s = 5\n[voice]\nweight = 1.0\n",
+    )
+    .unwrap();
+    let ctx = ProcessorContext { data_dir: data_dir.path().to_owned(), ..ctx() };
+    let props = serde_json::from_value(serde_json::json!({ "profile": "comms" })).unwrap();
+    let mut setup = clipshot_analysis::VoiceNode::create(props, &ctx).unwrap();
+    // 3 s of room tone, the sentence (louder), 2 s of loud noise: 16 kHz mono in 100 ms chunks.
+    let mut seed = 3u64;
+    let mut sound: Vec<f32> = (0..48_000).map(|_| noise(&mut seed) * 0.003).collect();
+    let spoken_from = sound.len();
+    sound.extend(speech.iter().map(|s| s * 0.9));
+    let noise_from = sound.len();
+    sound.extend((0..32_000).map(|_| noise(&mut seed) * 0.5));
+    let mut results = Vec::new();
+    for (i, chunk) in sound.chunks(1600).enumerate() {
+        let mut out = Outputs::default();
+        let input =
+            Input::Audio(AudioChunk { rate: 16_000, channels: 1, samples: chunk, pts_ns: i as i64 * 100_000_000 });
+        setup.processor.process("audio", input, &mut out).unwrap();
+        results.extend(tensors(&mut out));
+    }
+    let at = |from: usize, to: usize| {
+        let (a, b) = ((from as i64) * 62_500, (to as i64) * 62_500);
+        results.iter().filter(move |t| t.pts_ns > a && t.pts_ns <= b)
+    };
+    let speaking = at(spoken_from, noise_from).map(|t| t.data[1]).fold(0.0f32, f32::max);
+    let excited = at(spoken_from, noise_from).map(|t| t.data[0]).fold(0.0f32, f32::max);
+    assert!(speaking > 0.8 && excited > 0.3, "the voice is heard and rises: {speaking} {excited} {results:?}");
+    assert!(at(0, spoken_from).all(|t| t.data[0] == 0.0), "quiet is not a voice: {results:?}");
+    assert!(at(noise_from + 8_000, sound.len()).all(|t| t.data[1] < 0.5), "noise is not a voice: {results:?}");
+}
