@@ -105,10 +105,8 @@ impl Metrics {
                 let p = engine.pipeline(&summary.id)?;
                 let stats = p.stats();
                 let ring = stats.nodes.iter().find_map(|n| n.ring.clone());
-                let processor = |kind: &str| {
-                    engine.registry().descriptor(kind).is_some_and(|d| d.implementation != Implementation::Segment)
-                };
-                let analysis_dropped = stats.nodes.iter().filter(|n| processor(&n.kind)).map(|n| n.dropped).sum();
+                let analysis_dropped =
+                    stats.nodes.iter().filter(|n| n.kind.starts_with("analyze.")).map(|n| n.dropped).sum();
                 let source_fps = stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
                 let latency = match (p.now_ns(None), p.ring(None).and_then(|r| r.newest_video_ns())) {
                     (Some(now), Some(newest)) if stats.state == PipelineState::Running => {

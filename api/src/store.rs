@@ -135,10 +135,12 @@ fn clip_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Clip> {
         shortfall: row.try_get("shortfall")?,
         save_ms: row.try_get("save_ms")?,
         session: row.try_get("session")?,
-        score_detail: row
-            .try_get::<Option<String>, _>("score_detail")?
-            .map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("score_detail: {e}"))))
-            .transpose()?,
+        // An unreadable score is only the score: the clip is still listed.
+        score_detail: row.try_get::<Option<String>, _>("score_detail")?.and_then(|t| {
+            serde_json::from_str(&t)
+                .inspect_err(|e| tracing::warn!(error = %e, "a clip's score_detail is unreadable"))
+                .ok()
+        }),
     })
 }
 
@@ -295,11 +297,12 @@ impl Store {
         self.clip(&id).await?.ok_or_else(|| StoreError::Corrupt(format!("clip {id} vanished after insert")))
     }
 
-    /// Stores what an analysis found in a clip; false when there is no such clip.
-    pub async fn set_score(&self, id: &str, score: &ClipScore) -> Result<bool> {
+    /// Stores what an analysis found in a clip (`None`: nothing, which
+    /// clears an earlier score); false when there is no such clip.
+    pub async fn set_score(&self, id: &str, score: Option<&ClipScore>) -> Result<bool> {
         let done = sqlx::query("UPDATE clips SET score = ?, score_detail = ? WHERE id = ?")
-            .bind(f64::from(score.score))
-            .bind(serde_json::to_string(score).expect("a score serializes"))
+            .bind(score.map(|s| f64::from(s.score)))
+            .bind(score.map(|s| serde_json::to_string(s).expect("a score serializes")))
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -225,7 +225,8 @@ props = {{ profile = "shooter", auto_clip = false }}
             if inputs == 0 { 0.0 } else { (b.busy_ms - a.busy_ms) / inputs as f64 }
         );
     }
-    let record_drops: u64 = ["venc", "ring"].iter().map(|id| node(&after, id).dropped).sum();
+    let record_drops: u64 =
+        ["venc", "ring"].iter().map(|id| node(&after, id).dropped - node(&before, id).dropped).sum();
     let fps = (node(&after, "src").frames_out - node(&before, "src").frames_out) as f64 / seconds;
     println!("record path: {fps:.1} fps captured, {record_drops} dropped (goal: 0)");
 }

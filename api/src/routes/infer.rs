@@ -628,7 +628,8 @@ pub async fn infer_stream(
                 return Ok(());
             }
             let mono = clipshot_runtime::media::audio(&file, MODEL_RATE, MAX_SECONDS).map_err(|e| e.to_string())?;
-            let window = ((window_s(&ai, &model.0) * f64::from(MODEL_RATE)) as usize).max(CHUNK);
+            // Whole 32 ms chunks: the VAD's context runs on from one window to the next.
+            let window = ((window_s(&ai, &model.0) * f64::from(MODEL_RATE)) as usize / CHUNK).max(1) * CHUNK;
             let input = input_name(&ai, &model.0);
             let tagger = AudioTagger::new(&loaded, &input);
             let mut vad = Vad::new(Arc::clone(&loaded));

@@ -28,8 +28,9 @@ pub struct ClipMetadata {
     pub missing: bool,
     /// For a clip highlight detection saved or scored: its best highlight.
     pub highlight: Option<HighlightSummary>,
-    /// The fused highlight score over the clip, seconds from its start
-    /// (empty for clips nothing scored).
+    /// The fused highlight score over the clip, seconds from its start: the
+    /// whole curve for an auto-clip, each highlight's peak for a clip an AI
+    /// task scored, empty for clips nothing scored.
     pub score_timeline: Vec<TimelinePoint>,
 }
 

@@ -188,6 +188,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     let key = id.clone();
     blocking(move || engine.remove(&key)).await?.map_err(engine_problem)?;
     state.store.delete_pipeline(&id).await?;
+    super::profiles::forget(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

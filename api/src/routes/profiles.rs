@@ -16,6 +16,24 @@ use utoipa::ToSchema;
 /// Settings key: pipeline id → the profile chosen over the API.
 pub const SETTINGS_KEY: &str = "pipeline_profiles";
 
+/// One read-modify-write of the saved choices at a time.
+static SAVING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn saved(state: &AppState) -> Result<BTreeMap<String, String>, Problem> {
+    Ok(state.store.setting(SETTINGS_KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+/// Forgets the profile chosen for a deleted pipeline.
+pub async fn forget(state: &AppState, id: &str) -> Result<(), Problem> {
+    let _turn = SAVING.lock().await;
+    let mut chosen = saved(state).await?;
+    if chosen.remove(id).is_some() {
+        state.store.set_setting(SETTINGS_KEY, &serde_json::to_value(&chosen).expect("a map serializes")).await?;
+    }
+    clipshot_analysis::forget(id);
+    Ok(())
+}
+
 /// Node kinds whose props name a profile.
 const PROFILE_KINDS: [&str; 4] = ["analyze.audio", "analyze.text", "analyze.voice", "analyze.score"];
 
@@ -168,11 +186,13 @@ pub async fn put(
         return Err(Problem::unprocessable(format!("profile `{}` cannot be used: {e}", body.profile), problems));
     }
     // Persisted first: a daemon restart keeps what the answer says.
-    let mut chosen: BTreeMap<String, String> =
-        state.store.setting(SETTINGS_KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
-    chosen.insert(id.clone(), body.profile.clone());
-    state.store.set_setting(SETTINGS_KEY, &serde_json::to_value(&chosen).expect("a map serializes")).await?;
-    clipshot_analysis::select(&id, &body.profile);
+    {
+        let _turn = SAVING.lock().await;
+        let mut chosen = saved(&state).await?;
+        chosen.insert(id.clone(), body.profile.clone());
+        state.store.set_setting(SETTINGS_KEY, &serde_json::to_value(&chosen).expect("a map serializes")).await?;
+        clipshot_analysis::select(&id, &body.profile);
+    }
     tracing::info!(pipeline = %id, profile = %body.profile, "profile selected");
     Ok(Json(current(&state, &id).await?))
 }

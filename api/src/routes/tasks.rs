@@ -189,10 +189,9 @@ pub async fn create(
         };
         // A scored clip keeps what was found: its score, its peaks, and a
         // thumbnail at the best one (made again on the next request).
-        if let (Ok(a), Some(clip)) = (&result, &clip)
-            && let Some(score) = clip_score(clip, a)
-        {
-            match runtime.block_on(store.set_score(&clip.id, &score)) {
+        if let (Ok(a), Some(clip)) = (&result, &clip) {
+            let score = clip_score(clip, a);
+            match runtime.block_on(store.set_score(&clip.id, score.as_ref())) {
                 Ok(_) => {
                     if let Some(t) = &thumbnail {
                         let _ = std::fs::remove_file(t);

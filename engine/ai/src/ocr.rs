@@ -59,6 +59,10 @@ impl Default for DetectOptions {
 
 /// The recogniser's input height.
 const REC_HEIGHT: u32 = 48;
+/// Text components looked at per region at most (PaddleOCR's `max_candidates`),
+/// and lines read: an image dense with glyphs costs a bounded time.
+const MAX_CANDIDATES: usize = 1000;
+const MAX_LINES: usize = 64;
 /// Widest line read at once (longer lines are squeezed).
 const REC_MAX_WIDTH: u32 = 960;
 
@@ -77,7 +81,7 @@ impl TextReader<'_> {
     /// Every line of text in `region` (fractions of the frame), top to bottom.
     pub fn read(&self, frame: &Frame<'_>, region: [f32; 4]) -> Result<Vec<TextLine>, OcrError> {
         let mut lines = Vec::new();
-        for rect in self.detect(frame, region)? {
+        for rect in self.detect(frame, region)?.into_iter().take(MAX_LINES) {
             let (text, confidence) = self.recognise(frame, rect)?;
             if !text.trim().is_empty() {
                 lines.push(TextLine { text, confidence, rect });
@@ -179,6 +183,9 @@ pub fn text_boxes(map: &[f32], width: usize, height: usize, o: &DetectOptions) -
         if seen[start] || map[start] <= o.pixel {
             continue;
         }
+        if boxes.len() == MAX_CANDIDATES {
+            break;
+        }
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
         let (mut sum, mut count) = (0.0f32, 0usize);
         seen[start] = true;
@@ -234,27 +241,26 @@ fn merge_lines(mut boxes: Vec<[f32; 4]>) -> Vec<[f32; 4]> {
         let gap = b[0].max(a[0]) - a[2].min(b[2]);
         overlap > 0.6 * height && gap < (a[3] - a[1]).max(b[3] - b[1])
     };
-    'again: loop {
-        for i in 0..boxes.len() {
-            for j in i + 1..boxes.len() {
-                if same_line(&boxes[i], &boxes[j]) {
-                    let b = boxes.remove(j);
-                    let a = &mut boxes[i];
-                    *a = [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])];
-                    continue 'again;
-                }
-            }
+    // Left to right, each box joins the first line it continues.
+    boxes.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let mut lines: Vec<[f32; 4]> = Vec::new();
+    for b in boxes {
+        match lines.iter_mut().find(|l| same_line(l, &b)) {
+            Some(l) => *l = [l[0].min(b[0]), l[1].min(b[1]), l[2].max(b[2]), l[3].max(b[3])],
+            None => lines.push(b),
         }
-        break;
     }
-    boxes.sort_by(|a, b| (a[1] / 4.0).floor().total_cmp(&(b[1] / 4.0).floor()).then(a[0].total_cmp(&b[0])));
-    boxes
+    lines.sort_by(|a, b| (a[1] / 4.0).floor().total_cmp(&(b[1] / 4.0).floor()).then(a[0].total_cmp(&b[0])));
+    lines
 }
 
 /// Greedy CTC: the best class per step, repeats collapsed, blanks (0)
 /// dropped; `1..=labels.len()` are `labels`, the one after them a space.
 /// Returns the text and the mean probability of its characters.
 pub fn ctc_decode(probs: &[f32], steps: usize, classes: usize, labels: &[String]) -> (String, f32) {
+    if classes == 0 {
+        return (String::new(), 0.0);
+    }
     let mut text = String::new();
     let (mut sum, mut n) = (0.0f32, 0usize);
     let mut previous = 0usize;

@@ -24,7 +24,7 @@ pub mod voice;
 pub use nodes::{AudioNode, MotionNode, ScoreNode, install};
 pub use profile::{Profile, ProfileError};
 pub use score::{Decision, Highlight, Observation, Scorer};
-pub use switch::{select, selected};
+pub use switch::{forget, select, selected};
 pub use text::TextNode;
 pub use voice::VoiceNode;
 

@@ -190,7 +190,9 @@ impl ProcessorNode for AudioNode {
 fn audio_processor(profile: &str, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
     let profile = load_profile(profile, ctx)?;
     let Some(audio) = profile.audio.clone() else {
-        return Err(format!("profile `{}` has no [audio] section", profile.name));
+        // A pipeline keeps its sound node for the profiles that listen.
+        tracing::info!(node = %ctx.node, profile = %profile.name, "no [audio] in this profile: the sound is not analysed");
+        return Ok(Box::new(crate::switch::Idle));
     };
     // Without the runtime or the model, loudness still works; the log says why.
     let model = match ai(ctx).load(&audio.model) {

@@ -28,8 +28,15 @@ pub fn selected(pipeline: &str) -> Option<String> {
     SELECTED.read().get(pipeline).map(|(p, _)| p.clone())
 }
 
-fn generation(pipeline: &str) -> Option<u64> {
-    SELECTED.read().get(pipeline).map(|(_, g)| *g)
+/// Forgets the choice for `pipeline` (it was deleted).
+pub fn forget(pipeline: &str) {
+    SELECTED.write().remove(pipeline);
+}
+
+/// The choice and its generation, read together (a `select` between two
+/// reads would be missed).
+fn current(pipeline: &str) -> Option<(String, u64)> {
+    SELECTED.read().get(pipeline).cloned()
 }
 
 /// The processor `build` makes for the pipeline's profile (the one chosen
@@ -39,8 +46,9 @@ pub(crate) fn switching(
     props_profile: &str,
     build: impl Fn(&str, &ProcessorContext) -> Result<Box<dyn Processor>, String> + Send + 'static,
 ) -> Result<Box<dyn Processor>, String> {
-    let profile = selected(&ctx.pipeline).unwrap_or_else(|| props_profile.to_owned());
-    let generation = generation(&ctx.pipeline);
+    let chosen = current(&ctx.pipeline);
+    let generation = chosen.as_ref().map(|(_, g)| *g);
+    let profile = chosen.map_or_else(|| props_profile.to_owned(), |(p, _)| p);
     let inner = build(&profile, ctx)?;
     let owned = ctx.clone();
     Ok(Box::new(Switching {
@@ -66,12 +74,13 @@ struct Switching {
 
 impl Switching {
     fn check(&mut self, out: &mut Outputs) {
-        let now = generation(&self.pipeline);
+        let chosen = current(&self.pipeline);
+        let now = chosen.as_ref().map(|(_, g)| *g);
         if now == self.generation {
             return;
         }
         self.generation = now;
-        let Some(profile) = selected(&self.pipeline) else { return };
+        let Some((profile, _)) = chosen else { return };
         // What the old profile had pending (an open highlight) is emitted first.
         self.inner.flush(out);
         self.inner = match (self.rebuild)(&profile) {

@@ -3,7 +3,7 @@
 //! shipped pipeline links a microphone to it and no shipped profile has a
 //! `[voice]` section, because the microphone is private; a user adds both.
 //!
-//! Tensor on `out`, one per `hop` (0.5 s): `[value, speech]` — speech
+//! Tensor on `out`, one per hop (0.48 s): `[value, speech]` — speech
 //! probability (the window's highest) times how far the voice rose above
 //! its running level (0..1, `loud_db` for full), and the probability alone.
 
@@ -79,7 +79,7 @@ impl Processor for VoiceProcessor {
         self.pending.extend(chunk.samples.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32));
         let frames = chunk.samples.len() / channels;
         self.pending_end_ns = chunk.pts_ns + (frames as f64 / f64::from(self.rate) * 1e9) as i64;
-        let hop = (HOP_S * f64::from(self.rate)) as usize;
+        let hop = ((HOP_S * f64::from(self.rate)) as usize).max(1);
         while self.pending.len() >= hop {
             let window: Vec<f32> = self.pending.drain(..hop).collect();
             let mono = to_mono(&window, self.rate, 1, MODEL_RATE);

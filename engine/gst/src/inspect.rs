@@ -30,6 +30,15 @@ pub enum InspectError {
     Failed { path: String, message: String },
 }
 
+/// A pipeline set to Null however the function that built it returns.
+struct Stopping(gst::Pipeline);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
 fn failed(path: &Path, message: impl std::fmt::Display) -> InspectError {
     InspectError::Failed { path: path.display().to_string(), message: message.to_string() }
 }
@@ -68,7 +77,8 @@ pub fn media_info(path: &Path) -> Result<MediaInfo, InspectError> {
 /// A JPEG of the clip's frame at `at_s` seconds (the first frame when
 /// `None`), at most `max_width` pixels wide.
 pub fn thumbnail(path: &Path, max_width: u32, at_s: Option<f64>) -> Result<Vec<u8>, InspectError> {
-    let sample = still(path, max_width, at_s, true)?;
+    // A moment that cannot be reached (the very end) still has a first frame.
+    let sample = still(path, max_width, at_s, true).or_else(|_| still(path, max_width, None, true))?;
     let buffer = sample.buffer().ok_or_else(|| failed(path, "empty thumbnail sample"))?;
     let map = buffer.map_readable().map_err(|e| failed(path, e))?;
     // The one copy here is of a small JPEG, off the record path.
@@ -105,7 +115,8 @@ pub fn frame_at(path: &Path, at_s: f64, max_width: u32) -> Result<RgbaFrame, Ins
 /// at most `max_width`: JPEG-encoded, or raw RGBA.
 fn still(path: &Path, max_width: u32, at_s: Option<f64>, jpeg: bool) -> Result<gst::Sample, InspectError> {
     crate::init().map_err(|e: BuildError| failed(path, e))?;
-    let pipeline = gst::Pipeline::new();
+    let stopping = Stopping(gst::Pipeline::new());
+    let pipeline = &stopping.0;
     let make = |factory: &str| gst::ElementFactory::make(factory).build().map_err(|e| failed(path, e));
     let src = make("filesrc")?;
     src.set_property("location", path);
@@ -146,14 +157,15 @@ fn still(path: &Path, max_width: u32, at_s: Option<f64>, jpeg: bool) -> Result<g
     if prerolled.is_ok() {
         if let Some(at) = at_s.filter(|t| t.is_finite() && *t > 0.0) {
             let position = gst::ClockTime::from_nseconds((at * 1e9) as u64);
-            if pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position).is_ok() {
-                let _ = pipeline.state(timeout);
-            }
+            pipeline
+                .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
+                .map_err(|e| failed(path, format!("cannot seek to {at:.3} s: {e}")))?;
+            let _ = pipeline.state(timeout);
         }
         sample = sink.try_pull_preroll(timeout);
     }
     let error = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
-    let _ = pipeline.set_state(gst::State::Null);
+    drop(stopping);
     sample.ok_or_else(|| match error.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Error(e)) => failed(path, e.error()),
         _ => failed(path, "no video frame could be decoded"),
@@ -164,7 +176,8 @@ fn still(path: &Path, max_width: u32, at_s: Option<f64>, jpeg: bool) -> Result<g
 /// from the start (for running audio models over a clip).
 pub fn audio(path: &Path, rate: u32, max_s: f64) -> Result<Vec<f32>, InspectError> {
     crate::init().map_err(|e: BuildError| failed(path, e))?;
-    let pipeline = gst::Pipeline::new();
+    let stopping = Stopping(gst::Pipeline::new());
+    let pipeline = &stopping.0;
     let make = |factory: &str| gst::ElementFactory::make(factory).build().map_err(|e| failed(path, e));
     let src = make("filesrc")?;
     src.set_property("location", path);
@@ -203,7 +216,7 @@ pub fn audio(path: &Path, rate: u32, max_s: f64) -> Result<Vec<f32>, InspectErro
         samples.extend(map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
     }
     let error = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
-    let _ = pipeline.set_state(gst::State::Null);
+    drop(stopping);
     if samples.is_empty() {
         return Err(match error.as_ref().map(|m| m.view()) {
             Some(gst::MessageView::Error(e)) => failed(path, e.error()),

@@ -137,7 +137,9 @@ pub fn analyze_file(
         events: Arc::clone(&events) as Arc<dyn EventSink>,
         offline: true,
     };
-    let pipeline = Pipeline::new("analyze", validated, registry, options);
+    // Not a name a user's pipeline can have (ids are letters, digits, `-`
+    // and `_`): a profile chosen for a pipeline never reaches a file's analysis.
+    let pipeline = Pipeline::new("analyze:file", validated, registry, options);
     pipeline.start().map_err(|e| AnalyzeError::Failed { reason: e.to_string(), file: file.to_owned() })?;
     // Started: a short file may reach its end before the first look.
     // Progress by what the first detector has seen (motion: 8 frames a
