@@ -18,7 +18,13 @@ pub enum RegistryError {
 
 struct Entry<S: ?Sized + 'static> {
     kind: Arc<dyn NodeKind<S>>,
-    validator: jsonschema::Validator,
+    validator: Arc<jsonschema::Validator>,
+}
+
+impl<S: ?Sized + 'static> Clone for Entry<S> {
+    fn clone(&self) -> Self {
+        Self { kind: Arc::clone(&self.kind), validator: Arc::clone(&self.validator) }
+    }
 }
 
 /// Maps kind names to node kinds. Registration is explicit and fallible:
@@ -26,6 +32,14 @@ struct Entry<S: ?Sized + 'static> {
 /// backend's segment builder (see [`crate::node::Runtime`]).
 pub struct Registry<S: ?Sized + 'static> {
     entries: BTreeMap<String, Entry<S>>,
+}
+
+/// Cloning is cheap (kinds and compiled schemas are shared): the engine
+/// derives a registry with plugin kinds from the built-in one.
+impl<S: ?Sized + 'static> Clone for Registry<S> {
+    fn clone(&self) -> Self {
+        Self { entries: self.entries.clone() }
+    }
 }
 
 impl<S: ?Sized + 'static> Default for Registry<S> {
@@ -57,8 +71,13 @@ impl<S: ?Sized + 'static> Registry<S> {
         }
         let validator = jsonschema::validator_for(&desc.props_schema)
             .map_err(|e| RegistryError::InvalidSchema { kind: desc.kind.clone(), reason: e.to_string() })?;
-        self.entries.insert(desc.kind.clone(), Entry { kind, validator });
+        self.entries.insert(desc.kind.clone(), Entry { kind, validator: Arc::new(validator) });
         Ok(())
+    }
+
+    /// Removes a kind (a plugin's, when it is uninstalled); whether it was there.
+    pub fn unregister(&mut self, kind: &str) -> bool {
+        self.entries.remove(kind).is_some()
     }
 
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn NodeKind<S>>> {

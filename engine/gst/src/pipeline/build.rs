@@ -95,7 +95,7 @@ impl Shared {
         // What a node needs may have gone since the graph was validated: an
         // optional part starts missing, anything else stops the start.
         let mut problems = Vec::new();
-        for (ni, problem) in context_problems(&self.graph, &self.registry) {
+        for (ni, problem) in context_problems(&self.graph, &self.registry()) {
             if self.is_left_out(ni) {
                 continue;
             }
@@ -166,7 +166,7 @@ impl Shared {
     pub(super) fn attach(self: &Arc<Self>, a: &mut Assembled, optional: usize) -> Result<(), BuildError> {
         let nodes: BTreeSet<usize> = self.graph.dropped_with(optional).iter().copied().collect();
         if let Some((ni, problem)) =
-            context_problems(&self.graph, &self.registry).into_iter().find(|(n, _)| nodes.contains(n))
+            context_problems(&self.graph, &self.registry()).into_iter().find(|(n, _)| nodes.contains(n))
         {
             let node = &self.graph.spec().nodes[ni];
             return Err(BuildError::Node { node: node.id.clone(), message: problem.message });
@@ -242,10 +242,11 @@ impl Shared {
         let spec = self.graph.spec();
         let links = self.graph.links();
         let mut part = Part::default();
+        let registry = self.registry();
         // Processors first, so that every queue exists before anything feeds it.
         for &ni in nodes {
             let node = &spec.nodes[ni];
-            let kind = self.registry.get(&node.kind).expect("a validated graph has known kinds");
+            let kind = registry.get(&node.kind).expect("a validated graph has known kinds");
             if let Runtime::Processor(factory) = kind.runtime() {
                 let ctx = ProcessorContext {
                     pipeline: self.id.clone(),
@@ -272,7 +273,7 @@ impl Shared {
         }
         for &ni in self.graph.topological_order().iter().filter(|n| nodes.contains(n)) {
             let node = &spec.nodes[ni];
-            let kind = self.registry.get(&node.kind).expect("a validated graph has known kinds");
+            let kind = registry.get(&node.kind).expect("a validated graph has known kinds");
             let Runtime::Segment(segment) = kind.runtime() else { continue };
             // A node of the part being built runs, even while its part is still missing.
             let runs = |n: usize| nodes.contains(&n) || !self.is_left_out(n);
@@ -335,6 +336,7 @@ impl Shared {
     /// part's inputs.
     fn link_part(&self, a: &mut Assembled, part: &Part, nodes: &BTreeSet<usize>) -> Result<(), BuildError> {
         let spec = self.graph.spec();
+        let registry = self.registry();
         // Joining a running pipeline, the part feeds only the running inputs
         // that take a new feed while playing.
         let running: BTreeSet<(usize, String)> = a.inputs.keys().cloned().collect();
@@ -362,7 +364,7 @@ impl Shared {
         };
         // Outputs of the part's segments.
         for (&ni, b) in &part.built {
-            let desc = self.registry.descriptor(&spec.nodes[ni].kind).expect("known kind");
+            let desc = registry.descriptor(&spec.nodes[ni].kind).expect("known kind");
             for out in desc.pads.iter().filter(|p| p.direction == PadDirection::Out) {
                 let Some(src) = b.outputs.get(&out.name) else { continue };
                 let targets = targets_of(a, ni, &out.name);

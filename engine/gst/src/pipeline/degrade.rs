@@ -178,7 +178,7 @@ impl Shared {
     pub(super) fn part_context_fault(&self, optional: usize) -> Option<NodeFault> {
         let part = self.graph.dropped_with(optional);
         let spec = self.graph.spec();
-        clipshot_core::validate::context_problems(&self.graph, &self.registry)
+        clipshot_core::validate::context_problems(&self.graph, &self.registry())
             .into_iter()
             .find(|(n, _)| part.contains(n))
             .map(|(n, p)| NodeFault {
@@ -227,8 +227,9 @@ impl Shared {
     fn instead(&self, optional: usize) -> String {
         let spec = self.graph.spec();
         let dropped = self.graph.dropped_with(optional);
+        let registry = self.registry();
         let media = |l: &clipshot_core::validate::ResolvedLink| {
-            self.registry
+            registry
                 .descriptor(&spec.nodes[l.from_node].kind)
                 .and_then(|d| d.pad(&l.from_pad, PadDirection::Out))
                 .map(|p| p.media)
@@ -286,7 +287,7 @@ impl Shared {
         let factory = element.factory().map(|f| f.name().to_string());
         let Some(ni) = self.node_of(&name) else { return self.unowned_fault(Some(name.to_string()), cause.into()) };
         let node = &self.graph.spec().nodes[ni];
-        let reason = match (self.registry.get(&node.kind).map(|k| k.runtime()), &factory) {
+        let reason = match (self.registry().get(&node.kind).map(|k| k.runtime()), &factory) {
             (Some(Runtime::Segment(s)), Some(f)) => s.explain(f, cause),
             _ => cause.to_owned(),
         };

@@ -94,7 +94,9 @@ impl Command {
 struct Shared {
     id: String,
     graph: ValidatedGraph,
-    registry: Arc<Registry>,
+    /// Swapped when plugin kinds change (see [`Pipeline::set_registry`]);
+    /// each build reads the current one.
+    registry: Mutex<Arc<Registry>>,
     options: PipelineOptions,
     clips_dir: Mutex<PathBuf>,
     run: Mutex<RunState>,
@@ -138,7 +140,7 @@ impl Pipeline {
             shared: Arc::new(Shared {
                 id: id.to_owned(),
                 graph,
-                registry,
+                registry: Mutex::new(registry),
                 clips_dir: Mutex::new(options.clips_dir.clone()),
                 options,
                 run: Mutex::new(RunState {
@@ -171,6 +173,12 @@ impl Pipeline {
 
     pub fn graph(&self) -> &ValidatedGraph {
         &self.shared.graph
+    }
+
+    /// The registry the next build uses (a plugin was reloaded: the caller
+    /// restarts the pipeline to build its nodes from the new kinds).
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        *self.shared.registry.lock() = registry;
     }
 
     /// Builds and starts the pipeline, waiting until it plays (or fails to).
@@ -355,6 +363,10 @@ impl Drop for Pipeline {
 }
 
 impl Shared {
+    fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry.lock())
+    }
+
     fn ring_node(&self, node: Option<&str>) -> Result<Arc<RingNode>, String> {
         let rings = self.rings.lock();
         match node {

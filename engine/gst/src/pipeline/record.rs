@@ -101,7 +101,8 @@ impl Shared {
         self.recording_failed.store(false, Ordering::Release);
         let mut props = props.clone();
         props.entry("name").or_insert_with(|| self.id.clone().into());
-        let Some(Runtime::Segment(segment)) = self.registry.get("sink.file").map(|k| k.runtime()) else {
+        let registry = self.registry();
+        let Some(Runtime::Segment(segment)) = registry.get("sink.file").map(|k| k.runtime()) else {
             return Err(RecordError::Build(BuildError::Start("no `sink.file` kind in the registry".into())));
         };
         let mut ctx = BuildCtx {
