@@ -75,4 +75,14 @@ impl Client {
         }
         self.call(self.http.post(format!("{}/api/v1/pipelines/{id}/replay/save", self.base)).json(&body)).await
     }
+
+    /// `GET` a path of the API.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// `POST` a JSON body to a path of the API.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
 }

@@ -45,6 +45,17 @@ pub struct Config {
     /// Where plugins are installed (seed: `PLUGINS_DIR`); `<data_dir>/plugins` when unset.
     #[schema(value_type = Option<String>)]
     pub plugins_dir: Option<PathBuf>,
+    /// Plugins run in host processes of their own, where a crash costs only
+    /// that process (seed: `PLUGIN_SANDBOX_ENABLED`); `false` runs them in
+    /// the daemon (lowest overhead; a crashing plugin then ends the daemon).
+    pub plugin_sandbox_enabled: bool,
+    /// Seconds one call into a plugin may take before its host is stopped
+    /// and its nodes bypassed (seed: `PLUGIN_TIMEOUT`, whose 30 s suits no
+    /// frame-rate node: 2 s here).
+    pub plugin_timeout: f64,
+    /// The plugin marketplace's index: a JSON file's path or an `http(s)`
+    /// URL; `/api/v1/marketplace` answers 404 when unset.
+    pub marketplace_url: Option<String>,
     /// Where ONNX models live (seed: `AI_MODELS_DIR`); `<data_dir>/models` when unset.
     #[schema(value_type = Option<String>)]
     pub models_dir: Option<PathBuf>,
@@ -96,6 +107,9 @@ impl Default for Config {
             debug: false,
             database_url: None,
             plugins_dir: None,
+            plugin_sandbox_enabled: true,
+            plugin_timeout: 2.0,
+            marketplace_url: None,
             models_dir: None,
             temp_dir: None,
             max_workers: None,
@@ -130,8 +144,6 @@ const SEED_IGNORED: &[(&str, &str)] = &[
     ("secret_key", "the API is protected by the token in <data dir>/api-token, not a secret key"),
     ("app_name", "the daemon is ClipShot"),
     ("version", "the version is the binary's own"),
-    ("plugin_sandbox_enabled", "there is no plugin host in this build yet"),
-    ("plugin_timeout", "there is no plugin host in this build yet"),
 ];
 
 /// Maps a `CLIPSHOT_*` variable's name (without the prefix) to a setting;
@@ -257,16 +269,30 @@ impl Config {
             pipeline: self.pipeline.clone(),
             clip_seconds: self.clip_seconds,
             replay_seconds: self.replay_seconds,
+            plugins_dir: self.plugins_dir(),
+            plugin_sandbox: self.plugin_sandbox_enabled,
+            plugin_timeout: std::time::Duration::from_secs_f64(self.plugin_timeout.clamp(0.01, 3600.0)),
         }
     }
 }
 
 /// Keys only `clipshot.toml`, the environment or flags may change: moving
 /// the data or exposing the daemon is not something a web page may ask for.
-pub const NOT_PATCHABLE: &[&str] =
-    &["data_dir", "host", "port", "database_url", "plugins_dir", "models_dir", "temp_dir", "max_workers"];
+pub const NOT_PATCHABLE: &[&str] = &[
+    "data_dir",
+    "host",
+    "port",
+    "database_url",
+    "plugins_dir",
+    "plugin_sandbox_enabled",
+    "marketplace_url",
+    "models_dir",
+    "temp_dir",
+    "max_workers",
+];
 /// Keys that take effect at the next start.
-pub const NEEDS_RESTART: &[&str] = &["pipeline", "obs_websocket", "obs_websocket_port", "obs_websocket_password"];
+pub const NEEDS_RESTART: &[&str] =
+    &["pipeline", "obs_websocket", "obs_websocket_port", "obs_websocket_password", "plugin_timeout"];
 
 /// One thing wrong with a configuration change.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -325,6 +351,9 @@ impl Config {
         match key {
             "clip_seconds" if !(self.clip_seconds > 0.0 && self.clip_seconds <= 3600.0) => {
                 Err("must be more than 0 and at most 3600 seconds".into())
+            }
+            "plugin_timeout" if !(0.01..=3600.0).contains(&self.plugin_timeout) => {
+                Err("must be between 0.01 and 3600 seconds".into())
             }
             "replay_seconds" if self.replay_seconds.is_some_and(|s| !(1.0..=3600.0).contains(&s)) => {
                 Err("must be between 1 and 3600 seconds".into())

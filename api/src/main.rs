@@ -83,6 +83,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plugins: pack one you wrote; list, install, enable and disable them
+    /// in the running daemon.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Build the plugin in DIR (cargo or make, release) and write an
+    /// installable `<id>-<version>.tar.gz` with the binary's SHA-256 filled in.
+    Pack {
+        dir: PathBuf,
+        /// Where the archive goes.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Cargo's target folder (cargo's default when not given).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// The daemon's plugins and their status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install an archive into the daemon (and load it).
+    Install {
+        archive: PathBuf,
+        /// Permissions to grant, as the manifest asks (`screen,gpu`).
+        #[arg(long, value_delimiter = ',')]
+        grant: Vec<String>,
+    },
+    /// Enable a plugin (persisted) and load it.
+    Enable { id: String },
+    /// Disable a plugin (persisted) and unload it.
+    Disable { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +132,19 @@ enum PipelinesCommand {
 }
 
 fn main() -> ExitCode {
+    // A plugin host process (`clipshot plugin-host …`, started by the
+    // daemon for each out-of-process plugin) does nothing else: no config,
+    // no logging setup, no `.env`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("plugin-host") {
+        return match clipshot_runtime::plugin::ChildArgs::parse(&args[2..]) {
+            Ok(host) => ExitCode::from(clipshot_runtime::plugin::serve_host(&host).clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("error: plugin-host: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // `.env` in the working folder, as the original design read it: below
     // the real environment (a variable already set is never replaced).
     let dotenv = dotenvy::dotenv();
@@ -192,7 +242,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Pipelines { command: PipelinesCommand::Validate { files } } => validate_files(&files),
         Command::Nodes { json } => print_nodes(json),
+        Command::Plugins { command } => plugins(command, &config),
     }
+}
+
+/// `clipshot plugins …`.
+fn plugins(command: PluginsCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    init_logging("warn");
+    let mut out = std::io::stdout().lock();
+    if let PluginsCommand::Pack { dir, out: out_dir, target_dir } = command {
+        let options = clipshot_runtime::plugin::pack::PackOptions { target_dir, verbose: true };
+        let archive = clipshot_runtime::plugin::pack::pack(&dir, &out_dir, &options)
+            .with_context(|| format!("cannot pack {}", dir.display()))?;
+        writeln!(out, "{}", archive.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let as_json = matches!(command, PluginsCommand::List { json: true });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let client = clipshot::client::Client::new(config)?;
+    let shown = runtime.block_on(async {
+        match command {
+            PluginsCommand::Pack { .. } => unreachable!("handled above"),
+            PluginsCommand::List { .. } => client.get("/api/v1/plugins").await,
+            PluginsCommand::Install { archive, grant } => {
+                let archive =
+                    std::fs::canonicalize(&archive).with_context(|| format!("cannot read {}", archive.display()))?;
+                let body = serde_json::json!({"source": archive, "grant": grant});
+                // The route names the plugin; the archive's manifest says which it is.
+                let id = clipshot_runtime::plugin::archive::peek_id(&archive)?;
+                client.post(&format!("/api/v1/plugins/{id}/install"), &body).await
+            }
+            PluginsCommand::Enable { id } => {
+                client.post(&format!("/api/v1/plugins/{id}/enable"), &serde_json::json!({})).await
+            }
+            PluginsCommand::Disable { id } => {
+                client.post(&format!("/api/v1/plugins/{id}/disable"), &serde_json::json!({})).await
+            }
+        }
+    })?;
+    if as_json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = shown.as_array().cloned().unwrap_or_else(|| vec![shown.clone()]);
+    for p in &list {
+        let error = p["error"]["message"].as_str().map(|m| format!("  ({m})")).unwrap_or_default();
+        writeln!(
+            out,
+            "{:<40} {:<10} {:<8} {}{error}",
+            p["id"].as_str().unwrap_or("?"),
+            p["version"].as_str().unwrap_or(""),
+            p["status"].as_str().unwrap_or(""),
+            p["node_kinds"]
+                .as_array()
+                .map(|k| k.iter().filter_map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `clipshot analyze`: each file in turn, a progress bar on a terminal.

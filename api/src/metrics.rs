@@ -86,6 +86,9 @@ pub struct SystemMetrics {
     /// The preprocessing GPU; `null` while none is in use (preprocessing on
     /// the CPU, or nothing analysed yet).
     pub gpu: Option<GpuMetrics>,
+    /// Installed plugins, those whose nodes run, and those restarting after
+    /// a crash or disabled by crashes.
+    pub plugins: clipshot_runtime::plugin::PluginTotals,
 }
 
 impl Metrics {
@@ -166,6 +169,7 @@ impl Metrics {
             pipelines,
             ai: ai_metrics,
             gpu,
+            plugins: engine.plugins().totals(),
         }
     }
 
@@ -176,6 +180,9 @@ impl Metrics {
         metrics::gauge!("clipshot_uptime_seconds").set(snapshot.process.uptime_s);
         metrics::gauge!("clipshot_ai_runtime_available").set(if snapshot.ai.runtime.is_some() { 1.0 } else { 0.0 });
         metrics::gauge!("clipshot_ai_models_loaded").set(snapshot.ai.loaded_models.len() as f64);
+        metrics::gauge!("clipshot_plugins_installed").set(snapshot.plugins.total as f64);
+        metrics::gauge!("clipshot_plugins_active").set(snapshot.plugins.active as f64);
+        metrics::gauge!("clipshot_plugins_crashed").set(snapshot.plugins.crashed as f64);
         if let Some(gpu) = &snapshot.gpu {
             metrics::gauge!("clipshot_gpu_bytes_read_back", "adapter" => gpu.adapter.clone())
                 .set(gpu.bytes_read_back as f64);

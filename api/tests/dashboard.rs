@@ -255,9 +255,13 @@ fn the_dashboard_in_headless_chromium() {
     // A plugin for the Plugins page to list.
     let plugin = daemon.data_dir.path().join("plugins/kill-feed");
     std::fs::create_dir_all(&plugin).unwrap();
+    // Built for Windows only: listed, and its load refused with the reason.
     let manifest = serde_json::json!({
-        "id": "kill-feed", "name": "Kill feed", "version": "0.3.1", "type": "detector", "category": "fps",
-        "description": { "en": "Reads kill feeds" },
+        "id": "com.example.kill-feed", "name": "Kill feed", "version": "0.3.1", "api_version": "v1",
+        "type": "optional", "category": "fps", "description": { "en": "Reads kill feeds" },
+        "author": { "name": "Someone" }, "license": "MIT", "platforms": ["windows"],
+        "engines": { "clipshot": ">=0.1.0" },
+        "native": { "abi_version": 1, "binaries": { "windows-x64": { "path": "lib/killfeed.dll", "sha256": "0".repeat(64) } } },
     });
     std::fs::write(plugin.join("manifest.json"), manifest.to_string()).unwrap();
     let out = clipshot(daemon.data_dir.path(), &["--port", &daemon.port.to_string(), "open", "--print"]);

@@ -118,6 +118,7 @@ async fn the_seed_settings_routes_and_shapes_work() {
     let config: Value = get("/api/v1/config").send().await.unwrap().json().await.unwrap();
     let c = &config["config"];
     assert_eq!(c["log"], "INFO", "{c}");
+    assert_eq!((c["plugin_sandbox_enabled"].as_bool(), c["plugin_timeout"].as_f64()), (Some(true), Some(30.0)), "{c}");
     assert_eq!(c["debug"], true, "{c}");
     assert_eq!(c["cors_origins"], json!(["http://localhost:3000", "http://localhost:5173"]), "{c}");
     assert_eq!(c["max_workers"], 8, "{c}");
@@ -140,7 +141,10 @@ async fn the_seed_settings_routes_and_shapes_work() {
     assert_eq!(r.status(), 200);
     let plugins: Value = r.json().await.unwrap();
     assert_eq!(plugins[0]["id"], "com.example.kill-feed", "{plugins}");
-    assert_eq!(plugins[0]["state"], "discovered", "{plugins}");
+    // The seed's manifest predates native plugins: listed, and refused with every reason.
+    assert_eq!(plugins[0]["status"], "error", "{plugins}");
+    assert_eq!(plugins[0]["error"]["code"], "manifest", "{plugins}");
+    assert!(plugins[0]["error"]["message"].as_str().unwrap().contains("/native"), "{plugins}");
     assert_eq!(get("/api/v1/plugins/nonexistent").send().await.unwrap().status(), 404);
 
     // Its routes: the root, the OpenAPI route, trailing slashes.

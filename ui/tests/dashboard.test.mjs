@@ -238,9 +238,13 @@ test('the dashboard, end to end', { timeout: 240_000 }, async (t) => {
 
   await t.test('plugins and settings pages; a bad setting is explained beside its field', async () => {
     await page.goto(`${base}/ui/#/plugins`);
-    const row = page.locator('[data-plugin="kill-feed"]');
+    const row = page.locator('[data-plugin="com.example.kill-feed"]');
     await row.waitFor();
-    assert.match(await row.textContent(), /Kill feed.*0\.3\.1.*detector · fps.*discovered.*Reads kill feeds/);
+    assert.match(await row.textContent(), /Kill feed.*0\.3\.1.*optional · fps.*stopped.*Reads kill feeds/);
+    // Loading a Windows-only plugin here is refused, and the row says why.
+    await row.locator('button:has-text("Load")').click();
+    await row.locator('[data-testid="plugin-error"]').waitFor();
+    assert.match(await row.textContent(), /error.*does not run on linux-x64/);
     await shot(page, 'plugins');
     await page.goto(`${base}/ui/#/settings`);
     await page.waitForSelector('#cfg-clip_seconds');

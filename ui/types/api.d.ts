@@ -137,15 +137,26 @@ interface ReplayStatus {
   markers: RingMarker[];
 }
 
-interface PluginSummary {
+interface PluginInfo {
   id: string;
   name: string;
   version: string;
   type: string | null;
-  category: string | null;
+  category: string;
   description: Record<string, string>;
-  state: string;
-  error: string | null;
+  license: string;
+  status: 'installed' | 'running' | 'stopped' | 'error';
+  enabled: boolean;
+  loaded: boolean;
+  isolation: 'out-of-process' | 'in-process';
+  permissions: Record<string, { level: string; granted: boolean; reason: Record<string, string> }>;
+  platforms: string[];
+  node_kinds: string[];
+  dependencies: Record<string, string>;
+  error: { code: string; message: string } | null;
+  disabled_reason: string | null;
+  installed_at: string | null;
+  updated_at: string | null;
 }
 
 interface ConfigView {

@@ -27,9 +27,10 @@ pub struct CaptureSources {
 /// Displays, windows and audio devices found on this machine, and the test sources.
 #[utoipa::path(get, path = "/api/v1/capture/sources", tag = "capture", responses((status = 200, body = CaptureSources)))]
 pub async fn sources(State(state): State<AppState>) -> Result<Json<CaptureSources>, Problem> {
+    let registry = state.engine.registry();
     let test_sources = ["capture.test", "capture.file", "audio.test"]
         .iter()
-        .filter_map(|k| state.engine.registry().get(k))
+        .filter_map(|k| registry.get(k))
         .map(|k| TestSource { kind: k.descriptor().kind.clone(), summary: k.descriptor().summary.clone() })
         .collect();
     let (screens, audio_devices) = blocking(|| (media::screens(), media::audio_devices())).await?;

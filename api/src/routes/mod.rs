@@ -8,6 +8,7 @@ pub mod config;
 pub mod docs;
 pub mod health;
 pub mod infer;
+pub mod marketplace;
 pub mod metadata;
 pub mod nodes;
 pub mod pipelines;

@@ -43,7 +43,9 @@ pub struct SystemHealth {
     /// The GPU that preprocesses for the models: `ok` with the adapter, or
     /// `disabled` (the CPU path) and why; not part of `status`.
     pub gpu: ComponentHealth,
-    /// Plugin host: `not_installed` until it exists.
+    /// Plugins: `ok` with how many run, `degraded` while one is restarting
+    /// after a crash or was disabled by crashes (recording goes on without
+    /// their nodes; not part of `status`).
     pub plugins: ComponentHealth,
     pub hotkey: ComponentHealth,
 }
@@ -98,8 +100,11 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
     })
     .await
     .unwrap_or_else(|_| (component("down", Some("the check failed".into())), component("down", None)));
-    // Never claim what is not there: this subsystem is not built yet.
-    let not_installed = |what: &str| component("not_installed", Some(format!("{what} is not part of this build yet")));
+    let totals = state.engine.plugins().totals();
+    let plugins = component(
+        if totals.crashed > 0 { "degraded" } else { "ok" },
+        Some(format!("{} installed, {} active, {} crashed", totals.total, totals.active, totals.crashed)),
+    );
     Json(SystemHealth {
         status,
         version: env!("CARGO_PKG_VERSION"),
@@ -107,7 +112,7 @@ pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
         database,
         ai_runtime,
         gpu,
-        plugins: not_installed("the plugin host"),
+        plugins,
         hotkey,
     })
 }

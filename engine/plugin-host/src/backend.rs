@@ -42,6 +42,11 @@ pub(crate) trait Backend: Send {
     /// Makes the code callable again after a crash; every instance is gone.
     fn restart(&mut self) -> Result<(), String>;
     fn stop(&mut self);
+    /// The plugin is done with (unloaded): its `shutdown` runs. In process
+    /// the library stays mapped; a host process ends.
+    fn shutdown(&mut self) {
+        self.stop();
+    }
     fn pid(&self) -> Option<u32>;
     /// Bytes of shared memory (0 in process).
     fn shm_bytes(&self) -> usize {
@@ -62,11 +67,12 @@ pub(crate) struct InProcess {
     library: Arc<OpenedLibrary>,
     instances: HashMap<Instance, Handle>,
     next: Instance,
+    shut_down: bool,
 }
 
 impl InProcess {
     pub(crate) fn new(library: Arc<OpenedLibrary>) -> Self {
-        Self { library, instances: HashMap::new(), next: 1 }
+        Self { library, instances: HashMap::new(), next: 1, shut_down: false }
     }
 
     fn handle(&self, instance: Instance) -> Result<&Handle, CallError> {
@@ -128,6 +134,14 @@ impl Backend for InProcess {
 
     fn stop(&mut self) {
         let _ = self.restart();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop();
+        if !self.shut_down {
+            self.shut_down = true;
+            self.library.shutdown();
+        }
     }
 
     fn pid(&self) -> Option<u32> {

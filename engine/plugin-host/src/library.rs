@@ -175,10 +175,8 @@ pub fn private_copy(source: &Path, expected_sha256: &str, cache_dir: &Path) -> R
     create_private_dir(cache_dir).map_err(|e| io(&format!("cannot create {}", cache_dir.display()), e))?;
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or("so");
     let target = cache_dir.join(format!("{expected_sha256}.{extension}"));
-    // A copy made earlier is used only if its bytes still match.
-    if target.exists() && sha256_file(&target).is_ok_and(|h| h == expected_sha256) {
-        return Ok(target);
-    }
+    // Always copied and checked afresh: the installed file is what must
+    // match (a copy from an earlier load proves nothing about it now).
     let tmp = cache_dir.join(format!(".{expected_sha256}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     {
@@ -195,6 +193,11 @@ pub fn private_copy(source: &Path, expected_sha256: &str, cache_dir: &Path) -> R
     if actual != expected_sha256 {
         let _ = std::fs::remove_file(&tmp);
         return Err(LoadError::Hash { expected: expected_sha256.to_owned(), actual });
+    }
+    // The same bytes may be there already (mapped by a running host): keep them.
+    if target.exists() && sha256_file(&target).is_ok_and(|h| h == expected_sha256) {
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(target);
     }
     std::fs::rename(&tmp, &target).map_err(|e| io("cannot move the copy into place", e))?;
     Ok(target)

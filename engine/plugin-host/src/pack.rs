@@ -87,7 +87,8 @@ fn make_build(dir: &Path, binary: &str, options: &PackOptions) -> Result<PathBuf
     let output = Command::new("make")
         .arg("-C")
         .arg(dir)
-        .stdout(if options.verbose { Stdio::inherit() } else { Stdio::piped() })
+        // make's chatter goes to stderr: stdout is the archive's path alone.
+        .stdout(if options.verbose { Stdio::from(std::io::stderr()) } else { Stdio::piped() })
         .stderr(if options.verbose { Stdio::inherit() } else { Stdio::piped() })
         .output()
         .map_err(io("cannot run make"))?;

@@ -285,8 +285,10 @@ impl Plugin {
     /// Stops the code; nodes still in pipelines are bypassed from now on.
     pub fn unload(&self) {
         let mut st = self.state.lock();
-        st.unloaded = true;
-        st.backend.stop();
+        if !st.unloaded {
+            st.unloaded = true;
+            st.backend.shutdown();
+        }
     }
 
     pub fn health(&self) -> PluginHealth {

@@ -228,3 +228,22 @@ fn props_the_plugin_refuses_are_an_error_at_create_and_counters_are_reported() {
     assert_eq!(nodes.len(), 1);
     assert!(nodes[0].stats.as_ref().is_some_and(|s| s.is_object()), "{nodes:?}");
 }
+
+#[test]
+fn a_host_outlives_the_thread_that_started_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = support::events();
+    // Loaded on a thread that then ends (as a blocking-pool thread retires):
+    // the host must not die with it.
+    let (path, sink) = (dir.path().to_owned(), Arc::clone(&events));
+    let (manager, kind) = std::thread::spawn(move || faulty(&path, Isolation::OutOfProcess, &sink)).join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = manager.health(FAULTY).unwrap().0.pid;
+    let mut setup = create(&kind, json!({"marker_every": 1}));
+    let data = vec![0u8; (W * H * 4) as usize];
+    let mut out = Outputs::default();
+    setup.processor.process("video", frame(&data, 0), &mut out).unwrap();
+    assert_eq!(out.drain().count(), 1, "the node ran");
+    assert!(events.crashes().is_empty(), "{:?}", events.crashes());
+    assert_eq!(manager.health(FAULTY).unwrap().0.pid, pid);
+}

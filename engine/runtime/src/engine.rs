@@ -27,6 +27,13 @@ pub struct Settings {
     pub clip_seconds: f64,
     /// Seconds every replay ring holds; each graph's own value when `None`.
     pub replay_seconds: Option<f64>,
+    /// Installed plugins, one folder each (seed: `PLUGINS_DIR`).
+    pub plugins_dir: PathBuf,
+    /// Plugins run in host processes of their own unless a plugin is set
+    /// in-process (seed: `PLUGIN_SANDBOX_ENABLED`).
+    pub plugin_sandbox: bool,
+    /// A plugin call's budget (seed: `PLUGIN_TIMEOUT`).
+    pub plugin_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +82,13 @@ pub enum EngineError {
     Save(#[from] clipshot_gst::SaveError),
     #[error(transparent)]
     Record(#[from] clipshot_gst::RecordError),
+    #[error(transparent)]
+    Plugin(#[from] clipshot_plugin_host::PluginError),
+    /// A plugin's node kind has the name of one the engine already has.
+    #[error("plugin `{plugin}` adds node kind `{kind}`, which {owner} has already")]
+    KindConflict { plugin: String, kind: String, owner: String },
+    #[error("plugin `{plugin}` is used by pipeline{} {}: remove {} first", if .pipelines.len() == 1 { "" } else { "s" }, .pipelines.join(", "), if .pipelines.len() == 1 { "it" } else { "them" })]
+    PluginInUse { plugin: String, pipelines: Vec<String> },
 }
 
 /// The registry every front end and every pipeline uses: GStreamer's
@@ -89,7 +103,10 @@ pub fn registry() -> Result<Registry, EngineError> {
 }
 
 pub struct Engine {
-    registry: Arc<Registry>,
+    /// The built-in kinds; plugin kinds are added on top (see `plugins.rs`).
+    base: Arc<Registry>,
+    registry: RwLock<Arc<Registry>>,
+    pub(crate) plugins: crate::plugins::Plugins,
     events: Arc<EventBus>,
     pipelines: RwLock<BTreeMap<String, Arc<Pipeline>>>,
     default: RwLock<Option<String>>,
@@ -109,19 +126,42 @@ fn uses_screen(spec: &GraphSpec) -> bool {
 }
 
 impl Engine {
+    /// The engine with its registry: the built-in kinds, then the kinds of
+    /// every enabled plugin that loads (a plugin that does not is logged
+    /// and left out; it never stops the engine).
     pub fn new(settings: Settings) -> Result<Self, EngineError> {
-        Ok(Self {
-            registry: Arc::new(registry()?),
-            events: Arc::new(EventBus::new()),
+        let base = Arc::new(registry()?);
+        let events = Arc::new(EventBus::new());
+        let plugins = crate::plugins::Plugins::new(&settings, Arc::clone(&events) as Arc<dyn EventSink>);
+        let engine = Self {
+            registry: RwLock::new(Arc::clone(&base)),
+            base,
+            plugins,
+            events,
             pipelines: RwLock::new(BTreeMap::new()),
             default: RwLock::new(None),
             settings: RwLock::new(settings),
             fallback: RwLock::new(None),
-        })
+        };
+        engine.load_plugins();
+        Ok(engine)
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The registry as it is now (built-ins and loaded plugins' kinds).
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry.read())
+    }
+
+    pub(crate) fn base_registry(&self) -> &Registry {
+        &self.base
+    }
+
+    pub(crate) fn set_registry(&self, registry: Arc<Registry>) {
+        *self.registry.write() = registry;
+    }
+
+    pub(crate) fn pipelines_snapshot(&self) -> Vec<Arc<Pipeline>> {
+        self.pipelines.read().values().cloned().collect()
     }
 
     pub fn events(&self) -> &Arc<EventBus> {
@@ -139,7 +179,7 @@ impl Engine {
 
     /// Both phases of validation against this engine's registry.
     pub fn validate(&self, spec: &GraphSpec) -> Result<ValidatedGraph, ValidationErrors> {
-        validate(spec, &self.registry)
+        validate(spec, &self.registry())
     }
 
     fn options(&self) -> PipelineOptions {
@@ -159,7 +199,7 @@ impl Engine {
         if pipelines.contains_key(&spec.name) {
             return Err(EngineError::Exists(spec.name.clone()));
         }
-        let pipeline = Arc::new(Pipeline::new(&spec.name, graph, Arc::clone(&self.registry), self.options()));
+        let pipeline = Arc::new(Pipeline::new(&spec.name, graph, self.registry(), self.options()));
         pipelines.insert(spec.name.clone(), Arc::clone(&pipeline));
         Ok(pipeline)
     }
@@ -315,10 +355,12 @@ impl Engine {
         Some(Recording { sources, missing })
     }
 
-    /// Stops every pipeline (sending EOS so recordings are finished).
+    /// Stops every pipeline (sending EOS so recordings are finished), then
+    /// the plugin hosts.
     pub fn shutdown(&self) {
         for p in self.pipelines.read().values() {
             p.stop();
         }
+        self.plugins.manager().shutdown();
     }
 }

@@ -14,6 +14,7 @@ pub mod analyze;
 mod engine;
 pub mod events;
 pub mod hotkey;
+mod plugins;
 pub mod presets;
 pub mod process;
 pub mod recorder;
@@ -21,6 +22,17 @@ pub mod recorder;
 pub use engine::{Engine, EngineError, PipelineSummary, Recording, Settings, registry};
 pub use events::{EventBus, Stamped, Subscription};
 pub use hotkey::{Hotkey, HotkeyStatus};
+
+/// Plugins, as front ends see them: the manager's answers and errors.
+pub mod plugin {
+    pub use clipshot_plugin_host::manager::{PermissionState, Refusal};
+    pub use clipshot_plugin_host::manifest::{Permission, PermissionLevel, PluginType};
+    pub use clipshot_plugin_host::sandbox::child::{ChildArgs, serve as serve_host};
+    pub use clipshot_plugin_host::{
+        Isolation, LibraryInfo, ListFilter, LoadError, NodeStats, PluginConfig, PluginError, PluginHealth, PluginInfo,
+        PluginManager, PluginStatus, PluginTotals, Policy, archive, library, manager, manifest, pack, sandbox,
+    };
+}
 
 /// What a pipeline is and does, as front ends see it.
 pub use clipshot_gst::{

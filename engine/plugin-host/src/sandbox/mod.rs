@@ -135,6 +135,30 @@ fn ended(child: &mut Child) -> String {
     }
 }
 
+/// Spawns on a thread that lives as long as the process. `PR_SET_PDEATHSIG`
+/// fires when the *thread* that forked ends, not the process: a host
+/// spawned from a pipeline's processor thread or a blocking-pool thread
+/// would be killed when that thread retires.
+fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, crossbeam_channel::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<crossbeam_channel::Sender<Job>> = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        std::thread::Builder::new()
+            .name("plugin-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("a thread starts");
+        tx
+    });
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    spawner.send((cmd, reply)).map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
 impl Sandbox {
     /// Starts the host and waits for the library to be opened and checked.
     pub fn start(
@@ -180,8 +204,8 @@ impl Sandbox {
                 Ok(())
             });
         }
-        let mut child =
-            cmd.spawn().map_err(|e| failed(&format!("cannot run {}", self.command.program.display()), e))?;
+        let mut child = spawn_from_lasting_thread(cmd)
+            .map_err(|e| failed(&format!("cannot run {}", self.command.program.display()), e))?;
         let stdin = BufWriter::new(child.stdin.take().expect("piped stdin"));
         let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
         let (tx, rx) = crossbeam_channel::bounded(1);
