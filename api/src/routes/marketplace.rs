@@ -72,6 +72,23 @@ pub struct MarketplaceEntry {
     pub update_available: bool,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::resolve_url;
+
+    #[test]
+    fn archive_urls_resolve_against_the_index_and_a_remote_index_stays_remote() {
+        let index = "http://example.org/market/index.json";
+        assert_eq!(resolve_url(index, "a.tar.gz").unwrap(), "http://example.org/market/a.tar.gz");
+        assert_eq!(resolve_url(index, "/dl/a.tar.gz").unwrap(), "http://example.org/dl/a.tar.gz");
+        assert_eq!(resolve_url(index, "https://cdn.example/a.tar.gz").unwrap(), "https://cdn.example/a.tar.gz");
+        assert!(resolve_url(index, "file:///etc/passwd").is_err());
+        assert_eq!(resolve_url("http://h:8/index.json", "/a.tar.gz").unwrap(), "http://h:8/a.tar.gz");
+        assert_eq!(resolve_url("/srv/market/index.json", "a.tar.gz").unwrap(), "/srv/market/a.tar.gz");
+        assert_eq!(resolve_url("/srv/market/index.json", "/other/a.tar.gz").unwrap(), "/other/a.tar.gz");
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReleaseView {
     #[serde(flatten)]
@@ -114,15 +131,19 @@ fn unreachable_source(what: &str, e: impl std::fmt::Display) -> Problem {
 
 async fn read_index(url: &str) -> Result<Index, Problem> {
     let bytes = if is_http(url) {
-        let response = http_client().await?.get(url).send().await.map_err(|e| unreachable_source(url, e))?;
+        let mut response = http_client().await?.get(url).send().await.map_err(|e| unreachable_source(url, e))?;
         if !response.status().is_success() {
             return Err(unreachable_source(url, response.status()));
         }
-        let bytes = response.bytes().await.map_err(|e| unreachable_source(url, e))?;
-        if bytes.len() > MAX_INDEX {
-            return Err(unreachable_source(url, "the index is larger than 4 MiB"));
+        // Bounded while it arrives, not after.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable_source(url, e))? {
+            if bytes.len() + chunk.len() > MAX_INDEX {
+                return Err(unreachable_source(url, "the index is larger than 4 MiB"));
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.to_vec()
+        bytes
     } else {
         let path = url.strip_prefix("file://").unwrap_or(url).to_owned();
         blocking(move || std::fs::read(&path)).await?.map_err(|e| unreachable_source(url, e))?
@@ -132,16 +153,42 @@ async fn read_index(url: &str) -> Result<Index, Problem> {
     })
 }
 
-/// An archive URL relative to the index, made absolute.
-fn resolve_url(index: &str, archive: &str) -> String {
+/// An archive's address, resolved against the index's. An index fetched
+/// over HTTP may name only HTTP(S) archives (absolute, site-absolute or
+/// relative): a remote index must not make the daemon read local files.
+fn resolve_url(index: &str, archive: &str) -> Result<String, Problem> {
+    let refuse = || {
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "bad-index",
+            format!("the index's archive_url `{archive}` is not an http(s) address"),
+        )
+    };
+    if is_http(index) {
+        if is_http(archive) {
+            return Ok(archive.to_owned());
+        }
+        if archive.contains("://") {
+            return Err(refuse());
+        }
+        let scheme_end = index.find("://").map_or(0, |i| i + 3);
+        let origin_end = index[scheme_end..].find('/').map_or(index.len(), |i| scheme_end + i);
+        return Ok(if let Some(path) = archive.strip_prefix('/') {
+            format!("{}/{path}", &index[..origin_end])
+        } else {
+            let dir_end = index.rfind('/').filter(|i| *i >= origin_end).unwrap_or(origin_end);
+            format!("{}/{archive}", &index[..dir_end])
+        });
+    }
+    // A local index (the user's own file) may name local archives.
     if is_http(archive) || archive.starts_with('/') || archive.starts_with("file://") {
-        return archive.to_owned();
+        return Ok(archive.to_owned());
     }
     let base = index.strip_prefix("file://").unwrap_or(index);
-    match base.rfind('/') {
+    Ok(match base.rfind('/') {
         Some(i) => format!("{}/{archive}", &base[..i]),
         None => archive.to_owned(),
-    }
+    })
 }
 
 fn entry(listing: Listing, installed: Option<String>) -> MarketplaceEntry {
@@ -295,7 +342,7 @@ pub async fn install(
             ),
         ));
     }
-    let source = resolve_url(&url, &release.release.archive_url);
+    let source = resolve_url(&url, &release.release.archive_url)?;
     let temp = state.config.read().temp_dir();
     let (archive, _guard) = fetch_archive(&state, &source, &temp, Some(&release.release.sha256), &id).await?;
     let engine = std::sync::Arc::clone(&state.engine);

@@ -25,7 +25,13 @@ pub(crate) fn plugin_problem(e: PluginError) -> Problem {
     match &e {
         PluginError::NotFound(_) => Problem::not_found(e.to_string()),
         PluginError::Disabled(_) => Problem::new(StatusCode::CONFLICT, "plugin-disabled", e.to_string()),
-        PluginError::Io(_) => Problem::internal(e.to_string()),
+        // The daemon's own trouble, not the plugin's: a server error.
+        PluginError::Io(_)
+        | PluginError::Library { error: clipshot_runtime::plugin::LoadError::Io(_), .. }
+        | PluginError::Archive(clipshot_runtime::plugin::archive::ArchiveError::Io(_)) => {
+            Problem::internal(e.to_string())
+        }
+        PluginError::Host { .. } => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "plugin-host", e.to_string()),
         PluginError::Manifest(m) => {
             let problems = m
                 .problems()

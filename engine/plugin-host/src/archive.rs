@@ -80,16 +80,17 @@ pub fn extract_from(reader: impl Read, dest: &Path, limits: Limits) -> Result<()
             continue;
         }
         let target = dest.join(&relative);
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(|e| ArchiveError::Io(e.to_string()))?;
-            continue;
-        }
-        if !kind.is_file() {
+        if !kind.is_dir() && !kind.is_file() {
             return Err(ArchiveError::Unsupported { path: shown, kind: format!("{kind:?}").to_lowercase() });
         }
+        // Folders count too: a million of them exhausts inodes just as well.
         files += 1;
         if files > limits.max_files {
             return Err(ArchiveError::TooManyFiles(limits.max_files));
+        }
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| ArchiveError::Io(e.to_string()))?;
+            continue;
         }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| ArchiveError::Io(e.to_string()))?;

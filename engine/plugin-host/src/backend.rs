@@ -38,7 +38,7 @@ pub(crate) trait Backend: Send {
     fn process(&mut self, instance: Instance, pad: &str, input: &InputRef<'_>) -> Result<CallResult, CallError>;
     fn flush(&mut self, instance: Instance) -> Result<CallResult, CallError>;
     fn stats(&mut self, instance: Instance) -> Result<serde_json::Value, CallError>;
-    fn destroy(&mut self, instance: Instance);
+    fn destroy(&mut self, instance: Instance) -> Result<(), CallError>;
     /// Makes the code callable again after a crash; every instance is gone.
     fn restart(&mut self) -> Result<(), String>;
     fn stop(&mut self);
@@ -116,18 +116,19 @@ impl Backend for InProcess {
         Ok(unsafe { ffi::call_stats(&self.library.nodes[index].vtable, ptr) })
     }
 
-    fn destroy(&mut self, instance: Instance) {
+    fn destroy(&mut self, instance: Instance) -> Result<(), CallError> {
         if let Some(Handle(index, ptr)) = self.instances.remove(&instance) {
             // SAFETY: a live handle, destroyed once.
             unsafe { (self.library.nodes[index].vtable.destroy)(ptr) };
         }
+        Ok(())
     }
 
     fn restart(&mut self) -> Result<(), String> {
         // A node that panicked may be half-updated: every node starts afresh.
         let all: Vec<Instance> = self.instances.keys().copied().collect();
         for instance in all {
-            self.destroy(instance);
+            let _ = self.destroy(instance);
         }
         Ok(())
     }

@@ -177,7 +177,10 @@ pub fn private_copy(source: &Path, expected_sha256: &str, cache_dir: &Path) -> R
     let target = cache_dir.join(format!("{expected_sha256}.{extension}"));
     // Always copied and checked afresh: the installed file is what must
     // match (a copy from an earlier load proves nothing about it now).
-    let tmp = cache_dir.join(format!(".{expected_sha256}.{}.tmp", std::process::id()));
+    // A name of its own: two loads of the same bytes must not share it.
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache_dir.join(format!(".{expected_sha256}.{}.{n}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     {
         let mut input = std::fs::File::open(source).map_err(|e| io(&format!("cannot read {}", source.display()), e))?;

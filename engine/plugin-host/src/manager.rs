@@ -246,6 +246,10 @@ pub struct PluginManager {
     /// Its own lock, taken last: a crash report persists from under a
     /// plugin's lock and must not wait on `installed`.
     persisted: Arc<Mutex<Persisted>>,
+    /// Serializes the lifecycle (load, unload, install, …): a check and the
+    /// change it decides on happen under it. Reentrant: `reload` is
+    /// `unload` then `load`. Plugin code is never called under `installed`.
+    lifecycle: parking_lot::ReentrantMutex<()>,
 }
 
 impl std::fmt::Debug for PluginManager {
@@ -288,8 +292,13 @@ impl PluginManager {
                 }
             })
             .unwrap_or_default();
-        let manager =
-            Self { config, events, installed: Mutex::new(BTreeMap::new()), persisted: Arc::new(Mutex::new(persisted)) };
+        let manager = Self {
+            config,
+            events,
+            installed: Mutex::new(BTreeMap::new()),
+            persisted: Arc::new(Mutex::new(persisted)),
+            lifecycle: parking_lot::ReentrantMutex::new(()),
+        };
         manager.discover();
         manager
     }
@@ -352,6 +361,7 @@ impl PluginManager {
     /// Loads every enabled plugin, dependencies first. Refusals are
     /// recorded (and logged), never fatal. Returns the loaded kinds.
     pub fn load_enabled(&self) -> Vec<Arc<PluginKind>> {
+        let _lifecycle = self.lifecycle.lock();
         let manifests: Vec<Manifest> =
             self.installed.lock().values().filter_map(|p| p.manifest.as_ref().ok().cloned()).collect();
         let resolution = resolve::load_order(&manifests, &self.config.engine_version);
@@ -405,24 +415,24 @@ impl PluginManager {
     /// Loads a plugin (its dependencies first). Idempotent: a loaded plugin
     /// answers its kinds.
     pub fn load(&self, id: &str) -> Result<Vec<Arc<PluginKind>>, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         let result = self.load_inner(id, &mut Vec::new());
         self.record(id, result)
     }
 
     fn load_inner(&self, id: &str, visiting: &mut Vec<String>) -> Result<Vec<Arc<PluginKind>>, PluginError> {
         let manifest = self.manifest(id)?;
-        {
+        let stale = {
             let mut installed = self.installed.lock();
-            if let Some(p) = installed.get_mut(id)
-                && let Some(plugin) = &p.plugin
-            {
-                if plugin.disabled().is_none() {
-                    return Ok(p.kinds.clone());
-                }
+            match installed.get_mut(id) {
+                Some(p) if p.plugin.as_ref().is_some_and(|pl| pl.disabled().is_none()) => return Ok(p.kinds.clone()),
                 // Crashes disabled it and the user enabled it again: fresh code.
-                plugin.unload();
-                p.plugin = None;
+                Some(p) => p.plugin.take(),
+                None => None,
             }
+        };
+        if let Some(plugin) = stale {
+            plugin.unload();
         }
         let decisions =
             self.persisted.lock().plugins.get(id).cloned().ok_or_else(|| PluginError::NotFound(id.to_owned()))?;
@@ -532,17 +542,23 @@ impl PluginManager {
     /// Stops a plugin's code; nodes of it still in pipelines are bypassed.
     /// Returns the kinds it had.
     pub fn unload(&self, id: &str) -> Result<Vec<Arc<PluginKind>>, PluginError> {
-        let mut installed = self.installed.lock();
-        let p = installed.get_mut(id).ok_or_else(|| PluginError::NotFound(id.to_owned()))?;
-        if let Some(plugin) = p.plugin.take() {
+        let _lifecycle = self.lifecycle.lock();
+        let (plugin, kinds) = {
+            let mut installed = self.installed.lock();
+            let p = installed.get_mut(id).ok_or_else(|| PluginError::NotFound(id.to_owned()))?;
+            (p.plugin.take(), std::mem::take(&mut p.kinds))
+        };
+        // Outside `installed`: stopping in-process code waits for its call.
+        if let Some(plugin) = plugin {
             plugin.unload();
             tracing::info!(plugin = %id, "plugin unloaded");
         }
-        Ok(std::mem::take(&mut p.kinds))
+        Ok(kinds)
     }
 
     /// Unloads, reads the folder again (a new version, say) and loads.
     pub fn reload(&self, id: &str) -> Result<Vec<Arc<PluginKind>>, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         self.unload(id)?;
         self.discover();
         self.load(id)
@@ -550,6 +566,7 @@ impl PluginManager {
 
     /// Enables (persisted) and loads.
     pub fn enable(&self, id: &str) -> Result<Vec<Arc<PluginKind>>, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         self.set_decision(id, |d| {
             d.enabled = true;
             d.disabled_reason = None;
@@ -559,6 +576,7 @@ impl PluginManager {
 
     /// Disables (persisted) and unloads.
     pub fn disable(&self, id: &str) -> Result<(), PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         self.set_decision(id, |d| d.enabled = false)?;
         self.unload(id).map(drop)
     }
@@ -607,6 +625,7 @@ impl PluginManager {
         id: &str,
         grants: &BTreeMap<Permission, bool>,
     ) -> Result<BTreeMap<Permission, PermissionState>, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         let manifest = self.manifest(id)?;
         let asked: Vec<String> = grants
             .iter()
@@ -642,6 +661,7 @@ impl PluginManager {
         expected_id: Option<&str>,
         grant: &[Permission],
     ) -> Result<PluginInfo, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         let io = |e: std::io::Error| PluginError::Io(e.to_string());
         std::fs::create_dir_all(&self.config.plugins_dir).map_err(io)?;
         let staging = self.config.plugins_dir.join(format!(".installing-{}-{}", std::process::id(), unique()));
@@ -670,7 +690,9 @@ impl PluginManager {
             }
         }
         let id = manifest.id.clone();
-        let target = self.config.plugins_dir.join(&id);
+        // An update replaces the folder the plugin is in, whatever its name.
+        let current = self.installed.lock().get(&id).map(|p| p.folder.clone());
+        let target = current.unwrap_or_else(|| self.config.plugins_dir.join(&id));
         let updating = target.exists();
         if updating {
             self.unload(&id)?;
@@ -697,6 +719,7 @@ impl PluginManager {
     /// Unloads and deletes a plugin (its folder and decisions; its data
     /// folder stays). Returns the kinds it had.
     pub fn uninstall(&self, id: &str) -> Result<Vec<Arc<PluginKind>>, PluginError> {
+        let _lifecycle = self.lifecycle.lock();
         let kinds = self.unload(id)?;
         let folder =
             self.installed.lock().remove(id).map(|p| p.folder).ok_or_else(|| PluginError::NotFound(id.to_owned()))?;
@@ -820,10 +843,10 @@ impl PluginManager {
 
     /// Stops every plugin host.
     pub fn shutdown(&self) {
-        for p in self.installed.lock().values_mut() {
-            if let Some(plugin) = p.plugin.take() {
-                plugin.unload();
-            }
+        let _lifecycle = self.lifecycle.lock();
+        let plugins: Vec<Arc<Plugin>> = self.installed.lock().values_mut().filter_map(|p| p.plugin.take()).collect();
+        for plugin in plugins {
+            plugin.unload();
         }
     }
 }

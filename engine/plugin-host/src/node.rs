@@ -12,6 +12,10 @@ use clipshot_core::{Implementation, NodeDescriptor, NodeKind, Props, Runtime};
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 
+/// The most floats a plugin tensor may carry, and outputs one call may give.
+const MAX_TENSOR: usize = 1 << 24;
+const MAX_OUTPUTS: usize = 1024;
+
 /// Event types a plugin may emit; the rest of the vocabulary is the engine's own.
 const PLUGIN_EVENTS: &[&str] = &["highlight.detected"];
 
@@ -146,7 +150,10 @@ struct PluginProcessor {
 
 impl PluginProcessor {
     fn deliver(&self, raw: Vec<RawOutput>, out: &mut Outputs) {
-        for output in raw {
+        if raw.len() > MAX_OUTPUTS {
+            self.plugin.output_refused(format!("{} outputs in one call; the first {MAX_OUTPUTS} were kept", raw.len()));
+        }
+        for output in raw.into_iter().take(MAX_OUTPUTS) {
             match convert(output, &self.out_pads, &self.args.pipeline) {
                 Ok(output) => out.push(output),
                 Err(message) => {
@@ -199,6 +206,13 @@ fn convert(raw: RawOutput, out_pads: &[String], pipeline: &str) -> Result<Output
         RawOutput::Tensor { pad, shape, data, pts_ns } => {
             if !out_pads.contains(&pad) {
                 return Err(format!("no output pad `{pad}`"));
+            }
+            // Checked again here: a host process can send anything.
+            if shape.len() > 8
+                || data.len() > MAX_TENSOR
+                || shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d)) != Some(data.len())
+            {
+                return Err(format!("a tensor of shape {shape:?} with {} values", data.len()));
             }
             Output::Tensor { pad, tensor: Tensor { shape, data, pts_ns } }
         }

@@ -162,9 +162,21 @@ struct State {
     unloaded: bool,
     backoff: Duration,
     crash_times: VecDeque<Instant>,
-    counters: Counters,
     /// How each node kind last asked for video (for a node created while the code is down).
     video: HashMap<usize, CsVideoInput>,
+}
+
+/// What health reports, behind a lock of its own that is never held across
+/// a call into the plugin: a hung call must not hang the health route.
+#[derive(Debug, Default)]
+struct Status {
+    counters: Counters,
+    disabled: Option<String>,
+    unloaded: bool,
+    restarting: bool,
+    recent_crashes: usize,
+    pid: Option<u32>,
+    shm_bytes: usize,
 }
 
 /// A node instance's handle: which code generation created it.
@@ -182,7 +194,9 @@ pub struct Plugin {
     events: Arc<dyn EventSink>,
     on_disabled: OnDisabled,
     started: Instant,
+    /// Taken before `status`, never the other way round.
     state: Mutex<State>,
+    status: Mutex<Status>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -236,6 +250,7 @@ impl Plugin {
                 }
             }
         };
+        let status = Status { pid: backend.pid(), shm_bytes: backend.shm_bytes(), ..Status::default() };
         Ok(Arc::new(Self {
             id: spec.plugin_id,
             info,
@@ -255,9 +270,9 @@ impl Plugin {
                 unloaded: false,
                 backoff: spec.policy.backoff_initial,
                 crash_times: VecDeque::new(),
-                counters: Counters::default(),
                 video: HashMap::new(),
             }),
+            status: Mutex::new(status),
         }))
     }
 
@@ -279,7 +294,7 @@ impl Plugin {
 
     /// Whether crashes disabled the plugin, and why.
     pub fn disabled(&self) -> Option<String> {
-        self.state.lock().disabled.clone()
+        self.status.lock().disabled.clone()
     }
 
     /// Stops the code; nodes still in pipelines are bypassed from now on.
@@ -288,11 +303,27 @@ impl Plugin {
         if !st.unloaded {
             st.unloaded = true;
             st.backend.shutdown();
+            self.publish(&st);
         }
     }
 
+    /// Copies what health reports from the state.
+    fn publish(&self, st: &State) {
+        let mut status = self.status.lock();
+        status.disabled.clone_from(&st.disabled);
+        status.unloaded = st.unloaded;
+        status.restarting = st.down_until.is_some();
+        status.recent_crashes = st.crash_times.len();
+        status.pid = if st.unloaded { None } else { st.backend.pid() };
+        status.shm_bytes = st.backend.shm_bytes();
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.status.lock().counters);
+    }
+
     pub fn health(&self) -> PluginHealth {
-        let st = self.state.lock();
+        let st = self.status.lock();
         let c = &st.counters;
         let mut recent: Vec<f64> = c.recent_us.iter().copied().collect();
         recent.sort_by(f64::total_cmp);
@@ -305,9 +336,9 @@ impl Plugin {
             "unloaded"
         } else if st.disabled.is_some() {
             "disabled"
-        } else if st.down_until.is_some() {
+        } else if st.restarting {
             "restarting"
-        } else if c.errors > 0 || !st.crash_times.is_empty() {
+        } else if c.errors > 0 || st.recent_crashes > 0 {
             "degraded"
         } else {
             "healthy"
@@ -316,7 +347,7 @@ impl Plugin {
             plugin_id: self.id.clone(),
             status: status.into(),
             isolation: self.isolation,
-            pid: if st.unloaded { None } else { st.backend.pid() },
+            pid: st.pid,
             calls: c.calls,
             errors: c.errors,
             crashes: c.crashes,
@@ -329,7 +360,7 @@ impl Plugin {
             last_crash: c.last_crash.clone(),
             disabled_reason: st.disabled.clone(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            shm_bytes: st.backend.shm_bytes(),
+            shm_bytes: st.shm_bytes,
         }
     }
 
@@ -354,10 +385,17 @@ impl Plugin {
     /// follows: a restart after the back-off, or, the third time in the
     /// window, the plugin disabled.
     fn crashed(&self, st: &mut State, reason: String) {
+        if st.disabled.is_some() || st.unloaded {
+            // Given up on already: nothing more to count or restart.
+            st.backend.stop();
+            return;
+        }
         let now = Instant::now();
-        st.counters.crashes += 1;
-        st.counters.last_crash = Some(reason.clone());
-        st.counters.last_error = Some(reason.clone());
+        self.count(|c| {
+            c.crashes += 1;
+            c.last_crash = Some(reason.clone());
+            c.last_error = Some(reason.clone());
+        });
         let window = self.policy.window;
         while st.crash_times.front().is_some_and(|t| now.duration_since(*t) > window) {
             st.crash_times.pop_front();
@@ -380,6 +418,7 @@ impl Plugin {
             st.down_until = Some(now + st.backoff);
             st.backoff = (st.backoff * 2).min(self.policy.backoff_max);
         }
+        self.publish(st);
     }
 
     /// Makes the code callable, restarting it when its back-off is over.
@@ -396,7 +435,8 @@ impl Plugin {
                 Ok(()) => {
                     st.generation += 1;
                     st.down_until = None;
-                    st.counters.restarts += 1;
+                    self.count(|c| c.restarts += 1);
+                    self.publish(st);
                     tracing::info!(plugin = %self.id, "plugin restarted");
                 }
                 Err(e) => {
@@ -421,7 +461,7 @@ impl Plugin {
                 st.video.insert(index, video);
                 Ok((Some((instance, st.generation)), crate::ffi::video_input(&video)))
             }
-            Err(CallError::Refused { message, .. }) => Err(message),
+            Err(CallError::Refused { status, message }) if status != CS_PANIC => Err(message),
             Err(e) => {
                 self.crashed(&mut st, e.to_string());
                 let video = st.video.get(&index).map_or_else(VideoInput::default, crate::ffi::video_input);
@@ -441,7 +481,7 @@ impl Plugin {
     ) -> Result<Option<CallResult>, String> {
         let mut st = self.state.lock();
         if !self.ready(&mut st) {
-            st.counters.bypassed += 1;
+            self.count(|c| c.bypassed += 1);
             return Ok(None);
         }
         let generation = st.generation;
@@ -453,14 +493,16 @@ impl Plugin {
                     *handle = Some((instance, generation));
                     instance
                 }
-                Err(CallError::Refused { message, .. }) => {
-                    st.counters.errors += 1;
-                    st.counters.last_error = Some(message.clone());
+                Err(CallError::Refused { status, message }) if status != CS_PANIC => {
+                    self.count(|c| {
+                        c.errors += 1;
+                        c.last_error = Some(message.clone());
+                    });
                     return Err(message);
                 }
                 Err(e) => {
                     self.crashed(&mut st, e.to_string());
-                    st.counters.bypassed += 1;
+                    self.count(|c| c.bypassed += 1);
                     return Ok(None);
                 }
             },
@@ -468,21 +510,24 @@ impl Plugin {
         let started = Instant::now();
         let result = f(st.backend.as_mut(), instance);
         let us = started.elapsed().as_secs_f64() * 1e6;
-        st.counters.calls += 1;
-        st.counters.total_us += us;
-        if st.counters.recent_us.len() == 1024 {
-            st.counters.recent_us.pop_front();
-        }
-        st.counters.recent_us.push_back(us);
+        self.count(|c| {
+            c.calls += 1;
+            c.total_us += us;
+            if c.recent_us.len() == 1024 {
+                c.recent_us.pop_front();
+            }
+            c.recent_us.push_back(us);
+        });
         match result {
             Ok(result) => {
-                for (level, line) in &result.logs {
+                // At most 64 lines a call, whatever a host process claims.
+                for (level, line) in result.logs.iter().take(64) {
                     log_line(&self.id, *level, line);
                 }
                 if started.elapsed() > self.policy.call_timeout {
                     // In process a call cannot be stopped; it is reported
                     // once it returns, and the node is bypassed for a while.
-                    st.counters.timeouts += 1;
+                    self.count(|c| c.timeouts += 1);
                     let budget = CallError::Timeout(self.policy.call_timeout);
                     self.crashed(&mut st, format!("{budget} ({} ms)", started.elapsed().as_millis()));
                     return Ok(None);
@@ -496,20 +541,24 @@ impl Plugin {
                     }
                     status => {
                         let message = result.error.unwrap_or_else(|| format!("failed with status {status}"));
-                        st.counters.errors += 1;
-                        st.counters.last_error = Some(message.clone());
+                        self.count(|c| {
+                            c.errors += 1;
+                            c.last_error = Some(message.clone());
+                        });
                         Err(message)
                     }
                 }
             }
             Err(CallError::Refused { message, .. }) => {
-                st.counters.errors += 1;
-                st.counters.last_error = Some(message.clone());
+                self.count(|c| {
+                    c.errors += 1;
+                    c.last_error = Some(message.clone());
+                });
                 Err(message)
             }
             Err(e) => {
                 if matches!(e, CallError::Timeout(_)) {
-                    st.counters.timeouts += 1;
+                    self.count(|c| c.timeouts += 1);
                 }
                 self.crashed(&mut st, e.to_string());
                 Ok(None)
@@ -521,8 +570,17 @@ impl Plugin {
     pub(crate) fn stats(&self, handle: Handle) -> Option<serde_json::Value> {
         let mut st = self.state.lock();
         match handle {
-            Some((instance, g)) if g == st.generation && st.down_until.is_none() && !st.unloaded => {
-                st.backend.stats(instance).ok()
+            Some((instance, g))
+                if g == st.generation && st.down_until.is_none() && !st.unloaded && st.disabled.is_none() =>
+            {
+                match st.backend.stats(instance) {
+                    Ok(stats) => Some(stats),
+                    Err(CallError::Refused { .. }) => None,
+                    Err(e) => {
+                        self.crashed(&mut st, e.to_string());
+                        None
+                    }
+                }
             }
             _ => None,
         }
@@ -533,16 +591,20 @@ impl Plugin {
         if let Some((instance, g)) = handle
             && g == st.generation
             && !st.unloaded
+            && st.down_until.is_none()
+            && st.disabled.is_none()
+            && let Err(e @ (CallError::Crashed(_) | CallError::Timeout(_))) = st.backend.destroy(instance)
         {
-            st.backend.destroy(instance);
+            self.crashed(&mut st, e.to_string());
         }
     }
 
     /// Counts an output the engine refused (an unknown pad, a bad event).
     pub(crate) fn output_refused(&self, message: String) {
-        let mut st = self.state.lock();
-        st.counters.errors += 1;
-        st.counters.last_error = Some(message);
+        self.count(|c| {
+            c.errors += 1;
+            c.last_error = Some(message);
+        });
     }
 }
 

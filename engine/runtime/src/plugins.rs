@@ -87,13 +87,23 @@ impl Engine {
                     return Err(EngineError::KindConflict { plugin: plugin.to_owned(), kind: name, owner });
                 }
             }
+            // The same code as registered already (loading a loaded plugin):
+            // nothing changes, nothing restarts.
+            let mine = owned.values().filter(|(p, _)| p == plugin).count();
+            let unchanged = mine == kinds.len()
+                && kinds.iter().all(|k| owned.get(&k.descriptor_kind()).is_some_and(|(_, old)| Arc::ptr_eq(old, k)));
+            if unchanged {
+                return Ok(());
+            }
             owned.retain(|_, (p, _)| p != plugin);
             for kind in kinds {
                 owned.insert(kind.descriptor_kind(), (plugin.to_owned(), kind));
             }
-            self.compose(&owned)?
+            let registry = self.compose(&owned)?;
+            // Under the lock: two adopts store their registries in order.
+            self.set_registry(Arc::clone(&registry));
+            registry
         };
-        self.set_registry(Arc::clone(&registry));
         self.restart_users(plugin, &registry);
         Ok(())
     }
@@ -190,12 +200,12 @@ impl Engine {
             return Err(EngineError::PluginInUse { plugin: id.to_owned(), pipelines: users });
         }
         self.plugins().uninstall(id)?;
-        let registry = {
+        {
             let mut owned = self.plugins.kinds.lock();
             owned.retain(|_, (p, _)| p != id);
-            self.compose(&owned)?
-        };
-        self.set_registry(registry);
+            let registry = self.compose(&owned)?;
+            self.set_registry(registry);
+        }
         Ok(())
     }
 

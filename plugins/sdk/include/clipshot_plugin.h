@@ -135,8 +135,12 @@ typedef struct CsInput {
 
 /*
  Host callbacks a node calls during `process` and `flush`. Every callback
- copies what it is given and returns a status (an output the host cannot
- take, such as an unknown pad or an event it cannot parse, is `CS_INVALID_ARGUMENT`).
+ copies what it is given and returns a status: `CS_INVALID_ARGUMENT` for
+ what is malformed on its face (a tensor whose shape does not match its
+ length, negative clip lengths, too many outputs in one call). What the
+ engine refuses after the call (an unknown output pad, an event it cannot
+ parse or does not take from plugins) is dropped and counted in the
+ plugin's health as an error.
  */
 typedef struct CsEmitter {
     void *ctx;

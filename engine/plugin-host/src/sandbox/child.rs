@@ -92,8 +92,10 @@ pub fn serve(args: &ChildArgs) -> i32 {
     // a plugin that prints cannot corrupt the protocol.
     // SAFETY: plain descriptor calls on our own stdio, results checked.
     let proto = unsafe {
-        let fd = libc::dup(1);
-        if fd < 0 || libc::dup2(2, 1) < 0 {
+        // Close-on-exec, like stdin below: a process the plugin starts must
+        // not keep the engine's pipes open after this host is gone.
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 || libc::dup2(2, 1) < 0 || libc::fcntl(0, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
             return 2;
         }
         std::fs::File::from_raw_fd(fd)
@@ -102,6 +104,8 @@ pub fn serve(args: &ChildArgs) -> i32 {
     let mut input = BufReader::new(std::io::stdin().lock());
     // SAFETY: the engine passed us this descriptor and nothing else owns it here.
     let fd = unsafe { OwnedFd::from_raw_fd(args.shm_fd) };
+    // SAFETY: our descriptor; the plugin's own children need not inherit it.
+    unsafe { libc::fcntl(args.shm_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     let Ok(mut shm) = SharedMemory::open_read_only(fd, args.shm_len) else { return 2 };
 
     let library = match library::open(&args.library, &args.sha256, &args.symbol, &args.plugin_id) {

@@ -19,6 +19,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protocol::{InputMsg, Request, Response};
 use shm::SharedMemory;
 use std::io::BufWriter;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -175,18 +176,20 @@ impl Sandbox {
         let failed = |what: &str, e: std::io::Error| SpawnError::Failed(format!("{what}: {e}"));
         let shm = SharedMemory::create(&format!("clipshot-plugin-{}", self.library.plugin_id), 1 << 20)
             .map_err(|e| failed("shared memory", e))?;
+        // The host gets a read-only descriptor, not the engine's own.
+        let host_fd = shm.read_only_fd().map_err(|e| failed("shared memory", e))?;
         let args = child::ChildArgs {
             library: self.library.path.clone(),
             sha256: self.library.sha256.clone(),
             symbol: self.library.symbol.clone(),
             plugin_id: self.library.plugin_id.clone(),
-            shm_fd: shm.fd(),
+            shm_fd: host_fd.as_raw_fd(),
             shm_len: shm.len(),
         };
         let mut cmd = Command::new(&self.command.program);
         cmd.args(&self.command.args).args(args.to_args());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let (fd, memory) = (shm.fd(), self.limits.memory_bytes);
+        let (fd, memory) = (host_fd.as_raw_fd(), self.limits.memory_bytes);
         // SAFETY: only async-signal-safe calls (fcntl, prctl, setrlimit) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -206,6 +209,7 @@ impl Sandbox {
         }
         let mut child = spawn_from_lasting_thread(cmd)
             .map_err(|e| failed(&format!("cannot run {}", self.command.program.display()), e))?;
+        drop(host_fd);
         let stdin = BufWriter::new(child.stdin.take().expect("piped stdin"));
         let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -220,7 +224,11 @@ impl Sandbox {
                     }
                 }
             })
-            .map_err(|e| failed("reader thread", e))?;
+            .map_err(|e| {
+                let _ = child.kill();
+                let _ = child.wait();
+                failed("reader thread", e)
+            })?;
         let mut conn = Connection { child, stdin, responses: rx, shm };
         match conn.responses.recv_timeout(self.limits.start_timeout) {
             Ok(Ok(Some(Response::Ready { info, nodes }))) => {
@@ -228,7 +236,7 @@ impl Sandbox {
                 Ok((info, nodes))
             }
             Ok(Ok(Some(Response::Refused(e)))) => {
-                let _ = conn.child.wait();
+                ended(&mut conn.child);
                 Err(SpawnError::Refused(e))
             }
             Ok(Ok(Some(other))) => {
@@ -338,10 +346,11 @@ impl Backend for Sandbox {
         }
     }
 
-    fn destroy(&mut self, instance: Instance) {
+    fn destroy(&mut self, instance: Instance) -> Result<(), CallError> {
         if self.conn.is_some() {
-            let _ = self.call(&Request::Destroy { instance });
+            self.call(&Request::Destroy { instance })?;
         }
+        Ok(())
     }
 
     fn restart(&mut self) -> Result<(), String> {

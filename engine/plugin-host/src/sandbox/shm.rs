@@ -1,7 +1,9 @@
 //! Shared memory between the engine and a plugin host: an anonymous memfd
-//! the engine maps read-write and the host maps read-only (a plugin cannot
-//! scribble on the engine's side). The engine grows it when an input needs
-//! more; the host remaps when a request says the size changed.
+//! the engine maps read-write; the host gets a read-only descriptor of it
+//! and maps it read-only. The memfd is sealed against shrinking: a host
+//! that truncated it would make the engine's next write fault (SIGBUS) in
+//! the engine. The engine grows it when an input needs more; the host
+//! remaps when a request says the size changed.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -30,7 +32,7 @@ impl SharedMemory {
     pub fn create(name: &str, len: usize) -> io::Result<Self> {
         let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
         // SAFETY: a valid C string; the result is checked.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -39,6 +41,10 @@ impl SharedMemory {
         let len = len.max(4096);
         // SAFETY: our descriptor; the result is checked.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: our descriptor; growing stays allowed, shrinking never is.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) } != 0 {
             return Err(io::Error::last_os_error());
         }
         let ptr = map(fd.as_raw_fd(), len, true)?;
@@ -53,6 +59,20 @@ impl SharedMemory {
 
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// A new read-only, close-on-exec descriptor of the same memory: the
+    /// one the host is given (it can neither write nor resize through it).
+    pub fn read_only_fd(&self) -> io::Result<OwnedFd> {
+        let path =
+            std::ffi::CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).map_err(io::Error::other)?;
+        // SAFETY: a valid C string; the result is checked.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: open returned a new descriptor we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     pub fn len(&self) -> usize {
@@ -136,6 +156,21 @@ pub fn write_floats(out: &mut [u8], data: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_can_neither_shrink_nor_write_the_memory() {
+        let engine = SharedMemory::create("clipshot-test", 8192).unwrap();
+        let host = engine.read_only_fd().unwrap();
+        // SAFETY: plain calls on descriptors we own; results checked.
+        unsafe {
+            assert_ne!(libc::ftruncate(host.as_raw_fd(), 0), 0, "a read-only descriptor cannot resize");
+            assert_ne!(libc::ftruncate(engine.fd(), 0), 0, "the seal forbids shrinking");
+            assert_eq!(libc::ftruncate(engine.fd(), 16384), 0, "growing stays allowed");
+            let buf = [1u8; 4];
+            assert!(libc::write(host.as_raw_fd(), buf.as_ptr().cast(), 4) < 0, "nor write through it");
+        }
+        assert!(SharedMemory::open_read_only(host, engine.len()).is_ok());
+    }
 
     #[test]
     fn the_host_sees_what_the_engine_writes_after_growth() {
