@@ -298,8 +298,11 @@ fn the_dashboard_in_headless_chromium() {
 async fn on_a_terminal_the_banner_links_straight_in() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let serve = format!("{} serve --port 0", common::bin());
-    let spawned = Command::new("script")
+    // `exec`: the daemon is the terminal's session leader, which the kernel
+    // sends SIGHUP when the terminal goes.
+    let serve = format!("exec {} serve --port 0", common::bin());
+    let mut command = Command::new("script");
+    command
         .args(["-qfec", &serve, "/dev/null"])
         .env("CLIPSHOT_DATA_DIR", dir.path())
         .env("CLIPSHOT_PIPELINE", "test-pattern")
@@ -308,8 +311,17 @@ async fn on_a_terminal_the_banner_links_straight_in() {
         .env_remove("CLIPSHOT_PORT")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn();
+        .stderr(std::process::Stdio::null());
+    // A terminal's programs start with SIGHUP at its default; a test run
+    // under `nohup` would otherwise hand the daemon an ignored one.
+    // SAFETY: signal() is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let spawned = command.spawn();
     let Ok(mut script) = spawned else {
         assert!(std::env::var_os("CI").is_none(), "CI must have `script` (util-linux)");
         eprintln!("skipped: `script` is not installed");
