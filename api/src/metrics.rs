@@ -39,9 +39,11 @@ pub struct PipelineMetrics {
     /// Frames per second out of the video source.
     pub fps: f64,
     pub dropped_frames: u64,
-    /// Capture-to-ring latency: how far the newest frame in the ring lags
-    /// the pipeline clock, in milliseconds.
+    /// Capture-to-ring latency per frame, median over the recent frames
+    /// (each packet measured against its frame's capture time), in ms.
     pub frame_latency_ms: Option<f64>,
+    /// The same, 99th percentile.
+    pub frame_latency_p99_ms: Option<f64>,
     pub ring_seconds: f64,
     pub ring_bytes: u64,
     pub ring_max_seconds: f64,
@@ -111,12 +113,7 @@ impl Metrics {
                 let analysis_dropped =
                     stats.nodes.iter().filter(|n| n.kind.starts_with("analyze.")).map(|n| n.dropped).sum();
                 let source_fps = stats.nodes.iter().find(|n| n.kind.starts_with("capture.")).map_or(0.0, |n| n.fps);
-                let latency = match (p.now_ns(None), p.ring(None).and_then(|r| r.newest_video_ns())) {
-                    (Some(now), Some(newest)) if stats.state == PipelineState::Running => {
-                        Some((now - newest).max(0) as f64 / 1e6)
-                    }
-                    _ => None,
-                };
+                let latency = stats.nodes.iter().find(|n| n.ring.is_some()).and_then(|n| n.latency);
                 Some(PipelineMetrics {
                     id: stats.id.clone(),
                     state: stats.state,
@@ -133,7 +130,8 @@ impl Metrics {
                         })
                         .map(|n| n.dropped)
                         .sum(),
-                    frame_latency_ms: latency,
+                    frame_latency_ms: latency.map(|l| l.p50_ms),
+                    frame_latency_p99_ms: latency.map(|l| l.p99_ms),
                     ring_seconds: ring.as_ref().map_or(0.0, |r| r.stats.seconds),
                     ring_bytes: ring.as_ref().map_or(0, |r| r.stats.bytes),
                     ring_max_seconds: ring.as_ref().map_or(0.0, |r| r.max_seconds),
@@ -197,6 +195,9 @@ impl Metrics {
             metrics::gauge!("clipshot_ring_bytes", "pipeline" => id.clone()).set(p.ring_bytes as f64);
             metrics::gauge!("clipshot_bytes_copied", "pipeline" => id.clone()).set(p.bytes_copied as f64);
             metrics::gauge!("clipshot_analysis_dropped", "pipeline" => id.clone()).set(p.analysis_dropped as f64);
+            if let Some(ms) = p.frame_latency_p99_ms {
+                metrics::gauge!("clipshot_frame_latency_p99_seconds", "pipeline" => id.clone()).set(ms / 1e3);
+            }
             if let Some(ms) = p.frame_latency_ms {
                 metrics::gauge!("clipshot_frame_latency_seconds", "pipeline" => id).set(ms / 1e3);
             }

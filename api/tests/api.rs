@@ -454,6 +454,10 @@ async fn the_api_describes_itself_and_the_machine() {
     let metrics = api.json("/api/v1/system/metrics", 200).await;
     assert!(metrics["process"]["rss_bytes"].as_u64().unwrap() > 0);
     assert!(metrics["pipelines"][0]["ring_seconds"].as_f64().unwrap() > 0.0, "{metrics}");
+    // Per-frame latency, measured against each frame's capture time.
+    let (p50, p99) = (&metrics["pipelines"][0]["frame_latency_ms"], &metrics["pipelines"][0]["frame_latency_p99_ms"]);
+    assert!(p50.as_f64().unwrap() > 0.0 && p50.as_f64() <= p99.as_f64(), "{metrics}");
     let text = reqwest::get(daemon.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(text.contains("clipshot_ring_seconds{pipeline=\"test-pattern\"}"), "{text}");
+    assert!(text.contains("clipshot_frame_latency_p99_seconds{pipeline=\"test-pattern\"}"), "{text}");
 }

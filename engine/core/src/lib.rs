@@ -10,6 +10,7 @@
 pub mod event;
 pub mod graph;
 pub mod handle;
+pub mod latency;
 pub mod media;
 pub mod node;
 pub mod processor;
@@ -19,6 +20,7 @@ pub mod validate;
 pub use event::{Degradation, Event, EventSink, NodeFault, PipelineState, Trigger};
 pub use graph::{GraphSpec, LinkDecl, NodeDecl, PadRef, ParseError};
 pub use handle::{Frame, MediaBytes, Packet, PixelFormat};
+pub use latency::{LatencyRecorder, LatencySummary};
 pub use media::MediaType;
 pub use node::{Finding, Implementation, Node, NodeDescriptor, NodeKind, PadDirection, PadSpec, Props, Runtime};
 pub use processor::{ProcessorContext, ProcessorKind, ProcessorNode, processor};

@@ -119,6 +119,16 @@ fn a_busy_processor_drops_frames_while_the_ring_keeps_every_packet() {
         _ => None,
     });
     assert_eq!(marker.as_deref(), Some("first frame"), "what the processor emitted reached the ring and the bus");
+
+    // Each frame's capture time travelled with it: every video packet in the
+    // ring was measured, and a processor's latency includes its own 250 ms.
+    let to_ring = ring.latency.expect("capture → ring measured");
+    assert!(to_ring.frames + 2 >= venc.frames_out && to_ring.frames <= venc.frames_out, "{to_ring:?} {venc:?}");
+    let to_slow = slow.latency.expect("capture → processed measured");
+    assert_eq!(to_slow.frames, slow.frames_in, "{to_slow:?}");
+    assert!(to_slow.p50_ms >= 250.0, "the processor's time counts: {to_slow:?}");
+    assert!(to_ring.p50_ms < to_slow.p50_ms, "the ring does not wait for processors: {to_ring:?}");
+    assert_eq!(pipeline.latency_samples_ms("ring").len(), to_ring.window);
 }
 
 #[test]

@@ -291,6 +291,7 @@ impl Pipeline {
                     errors: c.errors.load(Ordering::Relaxed),
                     busy_ms: c.busy_ns.load(Ordering::Relaxed) as f64 / 1e6,
                     fps: c.fps(),
+                    latency: ring.map_or_else(|| c.latency.summary(), |r| r.capture_to_ring.summary()),
                     bytes_copied: ring.map_or(0, |r| r.bytes_copied.load(Ordering::Relaxed))
                         + run.copied.get(&n.id).map_or(0, |c| c.load(Ordering::Relaxed)),
                     encoder: run.encoders.get(&n.id).cloned(),
@@ -332,6 +333,16 @@ impl Pipeline {
     pub fn now_ns(&self, ring: Option<&str>) -> Option<i64> {
         let node = self.shared.ring_node(ring).ok()?;
         self.shared.now_on(&node).or_else(|| node.ring.newest_video_ns())
+    }
+
+    /// Node `node`'s recent per-frame latencies in milliseconds, oldest
+    /// first: capture → packet in the ring for a ring, capture → result for
+    /// a processor (the scorer's: capture → highlight score).
+    pub fn latency_samples_ms(&self, node: &str) -> Vec<f64> {
+        match self.shared.rings.lock().get(node) {
+            Some(ring) => ring.capture_to_ring.samples_ms(),
+            None => self.shared.counters.get(node).map(|c| c.latency.samples_ms()).unwrap_or_default(),
+        }
     }
 
     /// An element of the running pipeline by name (`node.role`), for tests and tools.
@@ -378,6 +389,13 @@ impl Shared {
     }
 
     /// The pipeline's current running time on `ring`'s timeline, if it plays.
+    /// Running time now on the first ring's timeline, the one the
+    /// processors' inputs are stamped on.
+    fn timeline_now_ns(&self) -> Option<i64> {
+        let ring = self.rings.lock().values().next().cloned()?;
+        self.now_on(&ring)
+    }
+
     fn now_on(&self, ring: &RingNode) -> Option<i64> {
         let run = self.run.lock();
         if run.state != PipelineState::Running {

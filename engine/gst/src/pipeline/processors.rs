@@ -53,6 +53,15 @@ pub(crate) struct FrameInfo {
 }
 
 impl Item {
+    /// The capture time of the frame the input comes from, on the ring's timeline.
+    fn pts_ns(&self) -> i64 {
+        match self {
+            Self::Video { info, .. } => info.pts_ns,
+            Self::Audio { pts_ns, .. } => *pts_ns,
+            Self::Tensor(t) => t.pts_ns,
+        }
+    }
+
     fn input(&self) -> Input<'_> {
         match self {
             Self::Video { buffer, info } => Input::Video(VideoFrame {
@@ -191,6 +200,11 @@ impl Worker {
                         }
                     }
                     shared.route(&id, &mut out);
+                    // Capture → this input done, on the live timeline only:
+                    // offline, inputs wait by design.
+                    if !lossless && let Some(now) = shared.timeline_now_ns() {
+                        counters.latency.record_ns(now - item.pts_ns());
+                    }
                 }
                 // Offline, what is still queued at the end is analysed too.
                 while lossless && let Ok(Message(pad, item)) = queue.rx.try_recv() {
@@ -291,7 +305,7 @@ pub(crate) fn video_bridge(
     }
     caps.set_property("caps", c.build());
     let to_pad = to_pad.to_owned();
-    let sink = callback_sink(&format!("{link}.sink"), move |sample| {
+    let sink = callback_sink(&format!("{link}.sink"), move |sample, _| {
         let Some((buffer, caps, pts_ns)) = parts(&sample, offset_ns) else { return };
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { return };
         if let Ok(buffer) = buffer.into_mapped_buffer_readable() {
@@ -346,7 +360,7 @@ pub(crate) fn audio_bridge(
         gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build(),
     );
     let to_pad = to_pad.to_owned();
-    let sink = callback_sink(&format!("{link}.sink"), move |sample| {
+    let sink = callback_sink(&format!("{link}.sink"), move |sample, _| {
         let Some((buffer, caps, pts_ns)) = parts(&sample, offset_ns) else { return };
         let s = caps.structure(0);
         let rate = s.and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000) as u32;

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub errors: AtomicU64,
     /// Time spent in the processor's calls (processors only).
     pub busy_ns: AtomicU64,
+    /// Capture → input processed (processors only, live pipelines).
+    pub latency: clipshot_core::LatencyRecorder,
     fps_sample: Mutex<Option<(Instant, u64, f64)>>,
 }
 
@@ -63,6 +65,10 @@ pub struct NodeStats {
     /// `frames_in`, what each analysed input costs.
     pub busy_ms: f64,
     pub fps: f64,
+    /// Per-frame latency over the last frames, from capture: to the packet
+    /// in the ring (rings), to the input's result (processors; the scorer's
+    /// is capture → highlight score). None where nothing was measured yet.
+    pub latency: Option<clipshot_core::LatencySummary>,
     /// Bytes of media our code copied. 0 on every record-path node.
     pub bytes_copied: u64,
     /// The encoder element, for encoder nodes.

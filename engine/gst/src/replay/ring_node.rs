@@ -2,7 +2,7 @@
 //! each encoded buffer to the ring as a reference-counted, read-only mapping.
 
 use crate::sample::{callback_sink, running_ns};
-use clipshot_core::{MediaBytes, Packet};
+use clipshot_core::{LatencyRecorder, MediaBytes, Packet};
 use clipshot_replay::{AudioTrackConfig, ReplayRing, RingConfig, VideoTrackConfig};
 use gstreamer as gst;
 use gstreamer_app as gst_app;
@@ -34,6 +34,9 @@ pub struct RingNode {
     /// and never copies; kept as a counter so that any future copy shows.
     pub bytes_copied: AtomicU64,
     pub dropped: AtomicU64,
+    /// Capture → packet in the ring, per video frame: the sink's running
+    /// time when the packet arrives minus its PTS (its capture time).
+    pub capture_to_ring: LatencyRecorder,
     video_caps: Mutex<Option<gst::Caps>>,
     audio_caps: Mutex<Option<gst::Caps>>,
     /// When the pipeline last restarted (UTC, RFC 3339), for saves that
@@ -48,6 +51,7 @@ impl RingNode {
             offset_ns: AtomicI64::new(0),
             bytes_copied: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            capture_to_ring: LatencyRecorder::default(),
             video_caps: Mutex::new(None),
             audio_caps: Mutex::new(None),
             restarted: Mutex::new(None),
@@ -79,15 +83,15 @@ impl RingNode {
     // A save never blocks these sinks: the ring lock is held for microseconds.
     pub fn video_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
         let this = Arc::clone(self);
-        callback_sink(name, move |sample| this.on_sample(&sample, true))
+        callback_sink(name, move |sample, now| this.on_sample(&sample, true, now))
     }
 
     pub fn audio_sink(self: &Arc<Self>, name: &str) -> gst_app::AppSink {
         let this = Arc::clone(self);
-        callback_sink(name, move |sample| this.on_sample(&sample, false))
+        callback_sink(name, move |sample, _| this.on_sample(&sample, false, None))
     }
 
-    fn on_sample(&self, sample: &gst::Sample, video: bool) {
+    fn on_sample(&self, sample: &gst::Sample, video: bool, now_ns: Option<i64>) {
         let (Some(buffer), Some(caps), Some(segment)) = (sample.buffer_owned(), sample.caps(), sample.segment()) else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -121,6 +125,9 @@ impl RingNode {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if let Some(now) = now_ns {
+            self.capture_to_ring.record_ns(now - pts);
+        }
         let dts = running_ns(segment, buffer.dts()).unwrap_or(pts);
         let duration = buffer.duration().map_or(0, |d| d.nseconds() as i64);
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
