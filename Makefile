@@ -24,7 +24,7 @@ VIZDOOM_STAMP := $(VENV)/.bench-tools-vizdoom-$(VIZDOOM_VERSION)
 # set in the environment wins.
 ORT_ENV = ORT_DYLIB_PATH="$${ORT_DYLIB_PATH:-$$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n1)}"
 
-.PHONY: run test deps deps-test onnxruntime models test-clients ui-deps build lint unit windows-check bench bench-highlights vizdoom fmt clean
+.PHONY: run test deps deps-test onnxruntime models test-clients ui-deps build lint unit windows-check bench bench-quick bench-deps bench-highlights vizdoom fmt clean
 
 run: deps onnxruntime models
 	$(CARGO) build --release -p clipshot
@@ -80,14 +80,31 @@ unit:
 windows-check:
 	PKG_CONFIG_ALLOW_CROSS=1 $(CARGO) clippy -p clipshot-capture-windows -p clipshot-gst --target $(WINDOWS_TARGET) --locked -- -D warnings
 
-bench: deps-test onnxruntime models vizdoom
+# The benchmark programs, run one after another by clipshot-bench, which
+# merges what they measured into target/bench/report.json and report.md and
+# draws target/bench/plots (each program's output: target/bench/logs).
+# BENCH names some of them (`make bench BENCH=record_path`); the others'
+# earlier results stay in the report. `clipshot-bench --list` names them all.
+BENCH ?=
+
+bench: deps-test bench-deps onnxruntime models vizdoom
 	$(CARGO) build --release -p clipshot
-	$(ORT_ENV) $(CARGO) bench -p clipshot-benches
+	$(ORT_ENV) $(CARGO) run --release -p clipshot-benches --bin clipshot-bench -- $(BENCH)
+
+# The same with the programs' short variants: minutes, not hours, and the
+# figures only indicative.
+bench-quick: deps-test bench-deps onnxruntime models vizdoom
+	$(CARGO) build --release -p clipshot
+	$(ORT_ENV) $(CARGO) run --release -p clipshot-benches --bin clipshot-bench -- --quick $(BENCH)
+
+# The report's plots draw their text with DejaVu Sans.
+bench-deps:
+	scripts/install-deps.sh --bench
 
 # Highlight detection against a real game's labels: records 20 minutes of
 # ViZDoom deathmatch once (target/eval/vizdoom), then scores it.
-bench-highlights: deps-test onnxruntime models vizdoom
-	$(ORT_ENV) $(CARGO) bench -p clipshot-benches --bench highlights
+bench-highlights: deps-test bench-deps onnxruntime models vizdoom
+	$(ORT_ENV) $(CARGO) run --release -p clipshot-benches --bin clipshot-bench -- highlights
 
 vizdoom: $(VIZDOOM_STAMP)
 

@@ -4,10 +4,15 @@
 #   scripts/install-deps.sh          system packages for building and running
 #   scripts/install-deps.sh --test   plus the tools the test suite uses (ffprobe, Xvfb, xdotool, a PulseAudio server,
 #                                    Chromium and Node.js for the dashboard, the Windows target)
+#   scripts/install-deps.sh --bench  what --test installs, plus the font the benchmark report's plots are drawn with
 set -euo pipefail
 
 want_test=0
-[[ "${1:-}" == "--test" ]] && want_test=1
+want_bench=0
+case "${1:-}" in
+  --test) want_test=1 ;;
+  --bench) want_test=1 want_bench=1 ;;
+esac
 
 packages=(
   build-essential pkg-config
@@ -23,6 +28,11 @@ if ((want_test)); then
   packages+=(gstreamer1.0-plugins-base-apps ffmpeg fonts-dejavu-core espeak-ng xvfb xdotool x11-utils pulseaudio pulseaudio-utils chromium)
   # Node.js from Debian only where the machine has none (a newer one may come from elsewhere).
   command -v npm >/dev/null || packages+=(nodejs npm)
+fi
+if ((want_bench)); then
+  # clipshot-bench loads DejaVu Sans by path (plotters has no font lookup);
+  # --test may list it already.
+  [[ " ${packages[*]} " == *" fonts-dejavu-core "* ]] || packages+=(fonts-dejavu-core)
 fi
 
 missing=()

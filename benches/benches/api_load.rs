@@ -1,30 +1,43 @@
-//! REST API under load while a 720p60 recording runs.
+//! REST API under load while a 720p60 recording runs (part `api_load`).
 //!
 //! `GET /api/v1/pipelines` on the real daemon (release build, the shipped
 //! test-pattern preset at 1280x720@60, x264) against a minimal axum
 //! hello-world on the same machine, both hit by the same closed-loop load
-//! generator (keep-alive connections, one request in flight each). Reports
-//! requests per second, p50/p99 latency and whether the recording dropped
-//! frames during the load. Goals: ≥ 0.5× the hello-world's throughput,
-//! p99 < 10 ms, zero frames dropped.
+//! generator (keep-alive connections, one request in flight each), one after
+//! the other in the same run. Entry `api_vs_hello_world`: every request's
+//! latency in ms on both sides (drawn, thinned to 10 000 a side, as the
+//! distribution `api_latency`); the ratio is the throughput, ours over the
+//! hello-world's requests per second; metrics the two throughputs, our p99,
+//! the frames the recording dropped during the load and the rate it encoded
+//! at. Goals: ≥ 0.5× the hello-world's throughput (the entry's goal), p99 <
+//! 10 ms and zero frames dropped (a note says whether they were met).
+//!
+//! `--quick`: 3 s of load per side instead of 10.
 //!
 //! Needs `cargo build --release -p clipshot` first (`make bench` does it).
 
 use clipshot_benches::Daemon;
+use clipshot_benches::report::{self, Entry, Goal, Part, Side, Summary};
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 16;
-const DURATION: Duration = Duration::from_secs(10);
+/// At most this many samples per set go into the distribution (the sides' summaries use all).
+const DISTRIBUTION_SAMPLES: usize = 10_000;
 
-struct Load {
-    requests: usize,
-    errors: usize,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+/// Every k-th sample, at most `max` of them: the distribution's shape, not its size.
+fn thin(samples: &[f64], max: usize) -> Vec<f64> {
+    let step = samples.len().div_ceil(max).max(1);
+    samples.iter().step_by(step).copied().collect()
 }
 
-async fn load(url: String, token: Option<String>) -> Load {
+struct Load {
+    /// Every successful request's latency, ms.
+    latencies_ms: Vec<f64>,
+    errors: usize,
+    rps: f64,
+}
+
+async fn load(url: String, token: Option<String>, duration: Duration) -> Load {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().unwrap();
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
@@ -32,7 +45,7 @@ async fn load(url: String, token: Option<String>) -> Load {
             let (client, url, token) = (client.clone(), url.clone(), token.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
-                while started.elapsed() < DURATION {
+                while started.elapsed() < duration {
                     let t = Instant::now();
                     let mut request = client.get(&url);
                     if let Some(token) = &token {
@@ -41,7 +54,7 @@ async fn load(url: String, token: Option<String>) -> Load {
                     match request.send().await {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
-                            latencies.push(t.elapsed());
+                            latencies.push(t.elapsed().as_secs_f64() * 1e3);
                         }
                         _ => errors += 1,
                     }
@@ -57,16 +70,7 @@ async fn load(url: String, token: Option<String>) -> Load {
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
-    Load { requests: all.len(), errors, rps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
-}
-
-fn print(name: &str, l: &Load) {
-    println!(
-        "   {name:<28} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors)",
-        l.rps, l.p50_ms, l.p99_ms, l.requests, l.errors
-    );
+    Load { rps: all.len() as f64 / elapsed, latencies_ms: all, errors }
 }
 
 async fn stats(base: &str, token: &str) -> (u64, u64) {
@@ -89,39 +93,106 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let duration = Duration::from_secs(if report::quick() { 3 } else { 10 });
+    let mut part = Part::new("api_load");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        println!("API under load ({CONNECTIONS} connections, {} s each):", DURATION.as_secs());
+        let secs = duration.as_secs();
+        let generator = format!(
+            "{CONNECTIONS} keep-alive reqwest connections, one request in flight each, closed loop for {secs} s"
+        );
+        println!("API under load ({CONNECTIONS} connections, {secs} s each):");
         // The peer: axum hello-world, same runtime kind, same generator.
+        report::progress("load on axum hello-world");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let hello_port = listener.local_addr().unwrap().port();
         let hello = tokio::spawn(async move {
             let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
             axum::serve(listener, app).await.unwrap();
         });
-        let peer = load(format!("http://127.0.0.1:{hello_port}/"), None).await;
+        let peer = load(format!("http://127.0.0.1:{hello_port}/"), None, duration).await;
         hello.abort();
 
+        report::progress("starting the daemon (720p60 test pattern, x264)");
         let dir = tempfile::tempdir().unwrap();
+        // Reads the daemon's whole standard output on a thread of its own.
         let daemon = Daemon::start(dir.path(), &[]);
         let port = daemon.api_port;
         let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
         let base = format!("http://127.0.0.1:{port}");
         tokio::time::sleep(Duration::from_secs(3)).await; // encoder warm-up
+        report::progress("load on GET /api/v1/pipelines");
         let (dropped_before, frames_before) = stats(&base, &token).await;
         let t = Instant::now();
-        let ours = load(format!("{base}/api/v1/pipelines"), Some(token.clone())).await;
+        let ours = load(format!("{base}/api/v1/pipelines"), Some(token.clone()), duration).await;
         let (dropped_after, frames_after) = stats(&base, &token).await;
         let fps = (frames_after - frames_before) as f64 / t.elapsed().as_secs_f64();
+        drop(daemon);
 
-        print("axum hello-world", &peer);
-        print("GET /api/v1/pipelines", &ours);
-        println!(
-            "   throughput ratio {:.2} (goal ≥ 0.5) | p99 {:.2} ms (goal < 10) | frames dropped during load: {} | encoded {:.1} fps (source 60)",
-            ours.rps / peer.rps,
-            ours.p99_ms,
-            dropped_after - dropped_before,
-            fps
+        for (name, l) in [("axum hello-world", &peer), ("GET /api/v1/pipelines", &ours)] {
+            println!("   {name:<28} {:>8.0} req/s  ({} requests, {} errors)", l.rps, l.latencies_ms.len(), l.errors);
+        }
+        let record_drops = (dropped_after - dropped_before) as f64;
+        let ours_side = Side::new(
+            "clipshot GET /api/v1/pipelines",
+            format!(
+                "clipshot serve --pipeline test-pattern (release; 1280x720@60 x264 recording); \
+                 GET http://127.0.0.1:PORT/api/v1/pipelines with the bearer token; {generator}"
+            ),
+            "req_per_s",
+            Summary::single(ours.rps),
+        );
+        let peer_side = Side::new(
+            "axum hello-world",
+            format!(
+                "axum::Router::new().route(\"/\", get(|| async {{ \"hello\" }})) served in the bench process; \
+                 GET http://127.0.0.1:PORT/; {generator}"
+            ),
+            "req_per_s",
+            Summary::single(peer.rps),
+        );
+        // The sides are throughput; the latencies are summarised in the
+        // metrics and drawn in the distribution.
+        let latency = |l: &Load| Summary::of(&l.latencies_ms).expect("requests were answered");
+        let (ours_latency, peer_latency) = (latency(&ours), latency(&peer));
+        let p99 = ours_latency.p99;
+        let entry = Entry::compare(
+            "api_vs_hello_world",
+            "REST API throughput under load while recording 720p60, against axum hello-world",
+            ours_side,
+            peer_side,
+        )
+        .goal(Goal::at_least(0.5, "≥ 0.5× hello-world, p99 < 10 ms, 0 record drops"))
+        .metric("ours_rps", ours.rps)
+        .metric("peer_rps", peer.rps)
+        .metric("p50_ms", ours_latency.median)
+        .metric("p99_ms", p99)
+        .metric("peer_p50_ms", peer_latency.median)
+        .metric("peer_p99_ms", peer_latency.p99)
+        .metric("requests", ours.latencies_ms.len() as f64)
+        .metric("record_drops", record_drops)
+        .metric("encoded_fps", fps)
+        .metric("ours_errors", ours.errors as f64)
+        .metric("peer_errors", peer.errors as f64)
+        .note(format!(
+            "p99 {p99:.2} ms (goal < 10 ms: {}); {record_drops} frames dropped during the load (goal 0: {}); \
+             encoded {fps:.1} fps of a 60 fps source",
+            if p99 < 10.0 { "met" } else { "missed" },
+            if record_drops == 0.0 { "met" } else { "missed" },
+        ));
+        part.add(entry);
+        part.add_distribution(
+            "api_latency",
+            &format!(
+                "Per-request latency under load: GET /api/v1/pipelines while recording, and axum hello-world \
+                 (every k-th request, at most {DISTRIBUTION_SAMPLES} per side)"
+            ),
+            "ms",
+            vec![
+                ("clipshot".into(), thin(&ours.latencies_ms, DISTRIBUTION_SAMPLES)),
+                ("axum hello-world".into(), thin(&peer.latencies_ms, DISTRIBUTION_SAMPLES)),
+            ],
         );
     });
+    part.write();
 }

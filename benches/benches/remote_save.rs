@@ -1,18 +1,24 @@
-//! A clip saved from a remote, as the remote sees it: obs-websocket's
-//! `SaveReplayBuffer` until `ReplayBufferSaved` arrives, beside the REST
-//! save (`POST …/replay/save` until its 201) of the same 30 s of 720p60, on
-//! the same daemon, interleaved. Goals: obs-websocket within 1.1× of REST,
-//! and ≤ 0.1× of what OBS 29 takes for the same replay on this kind of
-//! machine (≈ 724 ms, the figure the issue quotes; OBS itself does not run here).
+//! A clip saved from a remote, as the remote sees it (part `remote_save`):
+//! obs-websocket's `SaveReplayBuffer` until `ReplayBufferSaved` arrives,
+//! beside the REST save (`POST …/replay/save` until its 201) of the same 30 s
+//! of 720p60, on the same daemon, interleaved. Entry
+//! `obs_websocket_save_vs_rest`: both round trips in ms, ratio of the
+//! medians (also drawn as the distribution `remote_save_latency`). Goals:
+//! obs-websocket within 1.1× of REST, and ≤ 0.1× of what OBS 29 takes for the
+//! same replay on this kind of machine (≈ 724 ms, the figure the issue quotes;
+//! OBS itself does not run here, so that one is a note, not a measured ratio).
+//!
+//! `--quick`: 3 repeats of 10 s clips instead of 12 of 30 s (the ring fills
+//! for the clip's length first).
 
 use clipshot_benches::Daemon;
+use clipshot_benches::report::{self, Entry, Goal, Part, Side};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const REPEATS: usize = 12;
-const SECONDS: f64 = 30.0;
+/// What the issue quotes for OBS 29 saving the same replay (not measured here).
 const OBS_29_MS: f64 = 724.0;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,40 +48,32 @@ async fn obs_connect(port: u16, token: &str) -> Socket {
     ws
 }
 
-fn summary(name: &str, samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let median = samples[samples.len() / 2];
-    println!(
-        "  {name:<34} n {:>2} | min {:>7.2} | median {:>7.2} | max {:>7.2} ms",
-        samples.len(),
-        samples[0],
-        median,
-        samples[samples.len() - 1]
-    );
-    median
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let (repeats, seconds) = if report::quick() { (3, 10.0) } else { (12, 30.0) };
+    let mut part = Part::new("remote_save");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let daemon = Daemon::start(dir.path(), &[("CLIPSHOT_CLIP_SECONDS", &SECONDS.to_string())]);
+        report::progress("starting the daemon (720p60 test pattern, x264)");
+        let daemon = Daemon::start(dir.path(), &[("CLIPSHOT_CLIP_SECONDS", &seconds.to_string())]);
         let (api, obs) = (daemon.api_port, daemon.obs_port);
         let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
-        println!("Remote save of {SECONDS} s of 720p60 ({REPEATS} interleaved repeats each; filling the ring first):");
-        tokio::time::sleep(Duration::from_secs_f64(SECONDS + 2.0)).await;
+        println!("Remote save of {seconds} s of 720p60 ({repeats} interleaved repeats each; filling the ring first):");
+        report::progress(format!("filling the ring ({seconds} s)"));
+        tokio::time::sleep(Duration::from_secs_f64(seconds + 2.0)).await;
         let client = reqwest::Client::new();
         let mut ws = obs_connect(obs, &token).await;
         let (mut rest, mut remote) = (Vec::new(), Vec::new());
-        for i in 0..REPEATS {
+        for i in 0..repeats {
+            report::progress(format!("save {}/{repeats}", i + 1));
             let t = Instant::now();
             let r = client
                 .post(format!("http://127.0.0.1:{api}/api/v1/pipelines/test-pattern/replay/save"))
                 .bearer_auth(&token)
-                .json(&json!({ "seconds": SECONDS }))
+                .json(&json!({ "seconds": seconds }))
                 .send()
                 .await
                 .unwrap();
@@ -97,12 +95,50 @@ fn main() {
             remote.push(t.elapsed().as_secs_f64() * 1e3);
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let rest = summary("REST POST …/replay/save → 201", &mut rest);
-        let remote = summary("SaveReplayBuffer → ReplayBufferSaved", &mut remote);
-        println!(
-            "   obs-websocket / REST {:.2} (goal ≤ 1.1) | obs-websocket / OBS 29's {OBS_29_MS} ms {:.3} (goal ≤ 0.1)",
-            remote / rest,
-            remote / OBS_29_MS
+        drop(daemon);
+        let daemon_cmd = format!(
+            "clipshot serve --pipeline test-pattern (release; 1280x720@60 x264 + AAC, CLIPSHOT_CLIP_SECONDS={seconds})"
+        );
+        let ours = Side::from_samples(
+            "obs-websocket SaveReplayBuffer",
+            &format!(
+                "{daemon_cmd}; on an identified obs-websocket 5 connection (ws://127.0.0.1:PORT, eventSubscriptions 64): \
+                 {{\"op\":6,\"d\":{{\"requestType\":\"SaveReplayBuffer\"}}}} until the ReplayBufferSaved event"
+            ),
+            "ms",
+            &remote,
+        );
+        let peer = Side::from_samples(
+            "REST replay/save",
+            &format!(
+                "{daemon_cmd}; POST http://127.0.0.1:PORT/api/v1/pipelines/test-pattern/replay/save \
+                 {{\"seconds\":{seconds}}} with the bearer token, until its 201"
+            ),
+            "ms",
+            &rest,
+        );
+        let median = ours.summary.median;
+        let entry = Entry::compare(
+            "obs_websocket_save_vs_rest",
+            &format!("Save of {seconds} s of 720p60 from a remote: obs-websocket against the REST save"),
+            ours,
+            peer,
+        )
+        .goal(Goal::at_most(1.1, "≤ 1.1× the REST save"))
+        .metric("repeats", repeats as f64)
+        .metric("clip_seconds", seconds)
+        .note(format!(
+            "The issue's second goal, ≤ 0.1× OBS 29 saving the same replay (≈ {OBS_29_MS} ms as the issue quotes it), \
+             is not measured here (OBS does not run on this machine): {median:.1} ms would be {:.3}× that figure",
+            median / OBS_29_MS
+        ));
+        part.add(entry);
+        part.add_distribution(
+            "remote_save_latency",
+            &format!("Save round trip of {seconds} s of 720p60: obs-websocket and REST, interleaved"),
+            "ms",
+            vec![("obs-websocket".into(), remote), ("REST".into(), rest)],
         );
     });
+    part.write();
 }

@@ -3,11 +3,13 @@
 threads in Python's onnxruntime, with numpy and Pillow doing the
 preprocessing (crop, bilinear resize, BGR, mean/std, NCHW).
 
-Reads a raw RGBA frame and prints, as JSON, p50/p99 milliseconds per case:
+Reads a raw RGBA frame and prints, as JSON, per case: p50/p99 milliseconds
+and every iteration's milliseconds in the order they ran (`samples_ms`), of
 preprocessing + inference, as the Rust side measures it.
 
-Usage: ort_peer.py --frame F --width W --height H --models DIR --iters N
-       --det REGION:WxH --rec REGION:Wx48 --audio SECONDS
+Usage: ort_peer.py --models DIR --iters N [--cases text-detect,text-recognise,audio-tags]
+       [--frame F --width W --height H] [--det REGION:WxH] [--rec REGION:Wx48] [--audio SECONDS]
+(the frame and --det/--rec are needed by the text cases that run)
 """
 
 import argparse
@@ -45,8 +47,8 @@ def measure(fn, iters):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50_ms": times[len(times) // 2], "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))]}
+    s = sorted(times)
+    return {"p50_ms": s[len(s) // 2], "p99_ms": s[min(len(s) - 1, int(len(s) * 0.99))], "samples_ms": times}
 
 
 def parse_case(text):
@@ -57,34 +59,43 @@ def parse_case(text):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frame", required=True)
-    ap.add_argument("--width", type=int, required=True)
-    ap.add_argument("--height", type=int, required=True)
+    ap.add_argument("--frame")
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--height", type=int)
     ap.add_argument("--models", required=True)
     ap.add_argument("--iters", type=int, default=50)
-    ap.add_argument("--det", required=True)
-    ap.add_argument("--rec", required=True)
+    ap.add_argument("--cases", default="text-detect,text-recognise,audio-tags")
+    ap.add_argument("--det")
+    ap.add_argument("--rec")
     ap.add_argument("--audio", type=float, default=2.0)
     a = ap.parse_args()
-    raw = np.fromfile(a.frame, dtype=np.uint8).reshape(a.height, a.width, 4)
-    img = Image.fromarray(raw[:, :, :3])
-    det = session(f"{a.models}/ppocr-v4-det/model.onnx")
-    rec = session(f"{a.models}/ppocr-v4-rec/model.onnx")
-    ced = session(f"{a.models}/ced-tiny/model.onnx")
-    dr, dw, dh = parse_case(a.det)
-    rr, rw, rh = parse_case(a.rec)
-    wave = (np.random.default_rng(1).standard_normal(int(16000 * a.audio)) * 0.1).astype(np.float32)[None]
-    ced_input = ced.get_inputs()[0].name
-    out = {
-        "text-detect": measure(
-            lambda: det.run(None, {"x": crop_resize(img, dr, dw, dh, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])}),
-            a.iters,
-        ),
-        "text-recognise": measure(
+    cases = [c for c in a.cases.split(",") if c]
+    out = {}
+    if "text-detect" in cases or "text-recognise" in cases:
+        if not (a.frame and a.width and a.height):
+            ap.error("the text cases need --frame, --width and --height")
+        raw = np.fromfile(a.frame, dtype=np.uint8).reshape(a.height, a.width, 4)
+        img = Image.fromarray(raw[:, :, :3])
+    if "text-detect" in cases:
+        if not a.det:
+            ap.error("text-detect needs --det")
+        det = session(f"{a.models}/ppocr-v4-det/model.onnx")
+        dr, dw, dh = parse_case(a.det)
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        out["text-detect"] = measure(lambda: det.run(None, {"x": crop_resize(img, dr, dw, dh, mean, std)}), a.iters)
+    if "text-recognise" in cases:
+        if not a.rec:
+            ap.error("text-recognise needs --rec")
+        rec = session(f"{a.models}/ppocr-v4-rec/model.onnx")
+        rr, rw, rh = parse_case(a.rec)
+        out["text-recognise"] = measure(
             lambda: rec.run(None, {"x": crop_resize(img, rr, rw, rh, [0.5] * 3, [0.5] * 3)}), a.iters
-        ),
-        "audio-tags": measure(lambda: ced.run(None, {ced_input: wave}), a.iters),
-    }
+        )
+    if "audio-tags" in cases:
+        ced = session(f"{a.models}/ced-tiny/model.onnx")
+        wave = (np.random.default_rng(1).standard_normal(int(16000 * a.audio)) * 0.1).astype(np.float32)[None]
+        ced_input = ced.get_inputs()[0].name
+        out["audio-tags"] = measure(lambda: ced.run(None, {ced_input: wave}), a.iters)
     print(json.dumps(out))
 
 

@@ -1,4 +1,6 @@
-//! Shared measuring helpers for the benchmarks.
+//! Shared measuring helpers for the benchmarks, and the report they write.
+
+pub mod report;
 
 use std::time::Duration;
 
