@@ -5,7 +5,6 @@
 use crate::ffi::{self, CallResult, CreateArgs, InputRef};
 use crate::library::OpenedLibrary;
 use clipshot_plugin_sdk::abi::CsVideoInput;
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,19 +64,21 @@ unsafe impl Send for Handle {}
 /// segfault takes the engine down with it (hence only for trusted plugins).
 pub(crate) struct InProcess {
     library: Arc<OpenedLibrary>,
-    instances: HashMap<Instance, Handle>,
+    /// Live instances, few per plugin: a scan beats hashing on every call.
+    instances: Vec<(Instance, Handle)>,
     next: Instance,
     shut_down: bool,
 }
 
 impl InProcess {
     pub(crate) fn new(library: Arc<OpenedLibrary>) -> Self {
-        Self { library, instances: HashMap::new(), next: 1, shut_down: false }
+        Self { library, instances: Vec::new(), next: 1, shut_down: false }
     }
 
     fn handle(&self, instance: Instance) -> Result<&Handle, CallError> {
         self.instances
-            .get(&instance)
+            .iter()
+            .find_map(|(id, handle)| (*id == instance).then_some(handle))
             .ok_or_else(|| CallError::Refused { status: 3, message: format!("no node instance {instance}") })
     }
 }
@@ -94,7 +95,7 @@ impl Backend for InProcess {
             .map_err(|(status, message)| CallError::Refused { status, message })?;
         let instance = self.next;
         self.next += 1;
-        self.instances.insert(instance, Handle(index, handle));
+        self.instances.push((instance, Handle(index, handle)));
         Ok((instance, video))
     }
 
@@ -117,7 +118,8 @@ impl Backend for InProcess {
     }
 
     fn destroy(&mut self, instance: Instance) -> Result<(), CallError> {
-        if let Some(Handle(index, ptr)) = self.instances.remove(&instance) {
+        if let Some(at) = self.instances.iter().position(|(id, _)| *id == instance) {
+            let (_, Handle(index, ptr)) = self.instances.swap_remove(at);
             // SAFETY: a live handle, destroyed once.
             unsafe { (self.library.nodes[index].vtable.destroy)(ptr) };
         }
@@ -126,7 +128,7 @@ impl Backend for InProcess {
 
     fn restart(&mut self) -> Result<(), String> {
         // A node that panicked may be half-updated: every node starts afresh.
-        let all: Vec<Instance> = self.instances.keys().copied().collect();
+        let all: Vec<Instance> = self.instances.iter().map(|(id, _)| *id).collect();
         for instance in all {
             let _ = self.destroy(instance);
         }
