@@ -388,7 +388,6 @@ impl Shared {
         }
     }
 
-    /// The pipeline's current running time on `ring`'s timeline, if it plays.
     /// Running time now on the first ring's timeline, the one the
     /// processors' inputs are stamped on.
     fn timeline_now_ns(&self) -> Option<i64> {
@@ -396,6 +395,7 @@ impl Shared {
         self.now_on(&ring)
     }
 
+    /// The pipeline's current running time on `ring`'s timeline, if it plays.
     fn now_on(&self, ring: &RingNode) -> Option<i64> {
         let run = self.run.lock();
         if run.state != PipelineState::Running {
