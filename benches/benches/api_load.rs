@@ -162,7 +162,11 @@ fn main() {
             ours_side,
             peer_side,
         )
-        .goal(Goal::at_least(0.5, "≥ 0.5× hello-world, p99 < 10 ms, 0 record drops"))
+        .goal(
+            Goal::at_least(0.5, "≥ 0.5× hello-world, p99 < 10 ms, 0 record drops")
+                .metric_at_most("p99_ms", 10.0)
+                .metric_at_most("record_drops", 0.0),
+        )
         .metric("ours_rps", ours.rps)
         .metric("peer_rps", peer.rps)
         .metric("p50_ms", ours_latency.median)

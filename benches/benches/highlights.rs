@@ -26,6 +26,7 @@
 //! writes an empty part.
 
 use clipshot_benches::report::{self, Entry, Part, Side};
+use clipshot_benches::{eval_dir, root};
 use clipshot_runtime::analyze::{Analysis, FoundHighlight, analyze_file};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -45,10 +46,6 @@ enum Kind {
     Kill,
     Death,
     Other,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn dataset(dir: &Path) -> (PathBuf, Vec<Label>, f64) {
@@ -231,7 +228,7 @@ fn main() {
         eprintln!("ORT_DYLIB_PATH is not set: run `make bench-highlights`");
         std::process::exit(2);
     }
-    let dir = std::env::var_os("CLIPSHOT_EVAL_DIR").map_or_else(|| root().join("target/eval/vizdoom"), PathBuf::from);
+    let dir = eval_dir();
     std::fs::create_dir_all(&dir).unwrap();
     report::progress("the labelled ViZDoom recording");
     let (video, labels, duration_s) = dataset(&dir);

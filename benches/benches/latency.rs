@@ -22,20 +22,16 @@
 //!   the tracer starts at `filesrc`'s byte chunks, not at frames.
 
 use clipshot_benches::report::{self, Entry, Goal, Part, Side};
-use clipshot_core::{Event, EventSink, GraphSpec, Trigger};
+use clipshot_benches::{CP_FSYNC_COMMAND, NoEvents, cp_fsync, eval_dir, ms};
+use clipshot_core::{GraphSpec, Trigger};
 use clipshot_gst::{Pipeline, PipelineOptions, SaveRequest};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The first second of every run (encoder start-up) is left out.
 const WARM_UP_S: f64 = 1.0;
-
-struct Quiet;
-impl EventSink for Quiet {
-    fn emit(&self, _: Event) {}
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Config {
@@ -50,10 +46,6 @@ const CONFIGS: [Config; 2] = [
     Config { label: "1080p30", width: 1920, height: 1080, fps: 30 },
 ];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn graph(source: &str, with_analysis: bool) -> String {
     let mut g = format!(
         r#"name = "latency-bench"
@@ -61,7 +53,7 @@ fn graph(source: &str, with_analysis: bool) -> String {
 [[nodes]]
 id = "venc"
 kind = "encode.h264"
-props = {{ encoder = "x264", bitrate_kbps = 8000, keyframe_interval_s = 1.0 }}
+props = {{ encoder = "x264", preset = "ultrafast", bitrate_kbps = 8000, keyframe_interval_s = 1.0 }}
 [[nodes]]
 id = "aenc"
 kind = "encode.aac"
@@ -150,7 +142,7 @@ fn run_ours(dir: &Path, toml: &str, seconds: f64, fps: f64, saves: usize) -> Our
     let options = PipelineOptions {
         data_dir: dir.to_owned(),
         clips_dir: dir.join("clips"),
-        events: Arc::new(Quiet),
+        events: Arc::new(NoEvents),
         offline: false,
     };
     let pipeline = Pipeline::new("bench", graph, registry, options);
@@ -160,10 +152,7 @@ fn run_ours(dir: &Path, toml: &str, seconds: f64, fps: f64, saves: usize) -> Our
     for i in 0..saves {
         let saved = pipeline.save(&SaveRequest::last(5.0, Trigger::Api)).expect("the save succeeds");
         let copy = dir.join(format!("cp{i}.mp4"));
-        let t = Instant::now();
-        std::fs::copy(&saved.path, &copy).expect("cp");
-        std::fs::File::open(&copy).and_then(|f| f.sync_all()).expect("fsync");
-        let cp_ms = t.elapsed().as_secs_f64() * 1e3;
+        let cp_ms = ms(cp_fsync(&saved.path, &copy));
         timings.push([saved.save_ms, saved.wait_ms, saved.write_ms, cp_ms, saved.info.size_bytes as f64 / 1e6]);
         std::thread::sleep(Duration::from_millis(700));
     }
@@ -251,7 +240,7 @@ fn trigger_to_clip(run: &Ours, what: &str) -> Entry {
         "frame_latency_trigger_to_clip",
         &format!("trigger → 5 s clip complete and fsynced while recording {what}"),
         Side::from_samples("clipshot", "Pipeline::save(last 5 s) while recording", "ms", &total),
-        Side::from_samples("cp + fsync", "cp clip.mp4 copy.mp4 && fsync copy.mp4", "ms", &cp),
+        Side::from_samples("cp + fsync", CP_FSYNC_COMMAND, "ms", &cp),
     )
     .metric("wait_ms_median", p(&wait, 0.5))
     .metric("write_ms_median", p(&write, 0.5))
@@ -272,9 +261,7 @@ fn main() {
     // Encoder probing (trial encodes, once per process) is not frame latency.
     let _ = clipshot_gst::encode::probe::h264_encoders();
 
-    let recording = std::env::var_os("CLIPSHOT_EVAL_DIR")
-        .map_or_else(|| root().join("target/eval/vizdoom"), PathBuf::from)
-        .join("play.mp4");
+    let recording = eval_dir().join("play.mp4");
     let save_count = if quick { 2 } else { 6 };
     for (i, c) in CONFIGS.into_iter().enumerate() {
         let suffix = if i == 0 { String::new() } else { format!("_{}", c.label) };

@@ -27,8 +27,10 @@
 //! `cargo bench --bench record_path -- saves|memory|record_cpu` runs one part.
 
 use clipshot_benches::report::{self, Entry, Goal, Part, Series, Side};
-use clipshot_benches::{cpu_seconds, rss_bytes};
-use clipshot_core::{Event, EventSink, GraphSpec};
+use clipshot_benches::{
+    CP_FSYNC_COMMAND, NoEvents, cp_fsync, cpu_seconds, eval_dir, fsync, heap_in_use_bytes, median, ms, root, rss_bytes,
+};
+use clipshot_core::GraphSpec;
 use clipshot_gst::{Pipeline, PipelineOptions, RingNode};
 use clipshot_replay::{RingConfig, Span, save_clip};
 use gstreamer as gst;
@@ -38,18 +40,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fsync(path: &Path) {
-    std::fs::File::open(path).and_then(|f| f.sync_all()).expect("fsync");
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 fn gst_launch(description: &str) -> std::process::ExitStatus {
     Command::new("gst-launch-1.0")
@@ -86,6 +76,8 @@ struct Filled {
     node: Arc<RingNode>,
     /// (seconds held, packet bytes held, resident growth in bytes).
     growth: Vec<(f64, f64, f64)>,
+    /// (seconds held, growth of the allocator's bytes in use).
+    heap: Vec<(f64, f64)>,
 }
 
 /// Demuxes `source` into a ring through the same appsink bridge the record path uses.
@@ -109,18 +101,19 @@ fn fill_ring(source: &Path) -> Filled {
     };
     replace("v", node.video_sink("ring-video").upcast());
     replace("a", node.audio_sink("ring-audio").upcast());
-    let rss_before = rss_bytes();
+    let (rss_before, heap_before) = (rss_bytes(), heap_in_use_bytes() as f64);
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (node, done) = (Arc::clone(&node), Arc::clone(&done));
         std::thread::spawn(move || {
-            let mut points = Vec::new();
+            let (mut points, mut heap) = (Vec::new(), Vec::new());
             while !done.load(Ordering::Relaxed) {
                 let s = node.ring.stats();
                 points.push((s.seconds, s.bytes as f64, rss_bytes().saturating_sub(rss_before) as f64));
+                heap.push((s.seconds, heap_in_use_bytes() as f64 - heap_before));
                 std::thread::sleep(Duration::from_millis(50));
             }
-            points
+            (points, heap)
         })
     };
     pipeline.set_state(gst::State::Playing).expect("the demux pipeline plays");
@@ -130,10 +123,11 @@ fn fill_ring(source: &Path) -> Filled {
     assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)), "filling the ring failed");
     pipeline.set_state(gst::State::Null).expect("the demux pipeline stops");
     done.store(true, Ordering::Relaxed);
-    let mut growth = sampler.join().expect("the sampler");
+    let (mut growth, mut heap) = sampler.join().expect("the sampler");
     let s = node.ring.stats();
     growth.push((s.seconds, s.bytes as f64, rss_bytes().saturating_sub(rss_before) as f64));
-    Filled { node, growth }
+    heap.push((s.seconds, heap_in_use_bytes() as f64 - heap_before));
+    Filled { node, growth, heap }
 }
 
 /// Resident bytes per packet byte, as the slope of one against the other.
@@ -141,23 +135,26 @@ fn marginal(growth: &[(f64, f64, f64)]) -> f64 {
     report::Fit::of(&growth.iter().map(|g| (g.1, g.2)).collect::<Vec<_>>()).map_or(f64::NAN, |f| f.slope)
 }
 
-/// Saves the last `seconds` of the ring; (time, path).
-fn save_ours(ring: &RingNode, out: &Path, name: &str, seconds: f64) -> (Duration, PathBuf) {
+/// One save from the ring, timed whole and in its two parts.
+struct Saved {
+    total: Duration,
+    /// Taking the span out of the ring (under its lock).
+    snapshot: Duration,
+    /// The moov, the media, fsync, rename and the folder's fsync.
+    write: Duration,
+    path: PathBuf,
+}
+
+/// Saves the last `seconds` of the ring.
+fn save_ours(ring: &RingNode, out: &Path, name: &str, seconds: f64) -> Saved {
     let end = ring.ring.newest_video_ns().expect("the ring holds video");
     let t = Instant::now();
     let snapshot = ring.ring.snapshot(Span { start_ns: end - (seconds * 1e9) as i64, end_ns: end }).expect("a span");
+    let taken = t.elapsed();
     let saved = save_clip(out, name, &snapshot.clip_source()).expect("the save succeeds");
-    (t.elapsed(), saved.path)
+    let total = t.elapsed();
+    Saved { total, snapshot: taken, write: total - taken, path: saved.path }
 }
-
-fn cp_fsync(from: &Path, to: &Path) -> Duration {
-    let t = Instant::now();
-    std::fs::copy(from, to).expect("cp");
-    fsync(to);
-    t.elapsed()
-}
-
-const CP_COMMAND: &str = "cp clip.mp4 copy.mp4 && fsync copy.mp4";
 
 fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
     let repeats = if quick { 3 } else { 10 };
@@ -171,6 +168,8 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
     // Ring memory: resident growth against the bytes the ring received.
     let stats = ring.ring.stats();
     let (_, bytes, rss) = *filled.growth.last().expect("sampled");
+    let heap_growth = filled.heap.last().map_or(f64::NAN, |h| h.1);
+    let packets = (stats.video_packets + stats.audio_packets) as f64;
     let entry = Entry::compare(
         "ring_memory_vs_bitrate",
         &format!(
@@ -190,7 +189,17 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
     // allocator's first arenas): what each further byte held costs.
     .metric("marginal_ratio", marginal(&filled.growth))
     .metric("seconds_held", stats.seconds)
-    .metric("packets_mb", stats.bytes as f64 / 1e6);
+    .metric("packets_mb", stats.bytes as f64 / 1e6)
+    .metric("heap_in_use_mb", heap_growth / 1e6)
+    .metric("heap_ratio", heap_growth / stats.bytes as f64)
+    .metric("heap_overhead_bytes_per_packet", (heap_growth - stats.bytes as f64) / packets)
+    .metric("packets", packets)
+    .note(
+        "heap_ratio: what the allocator handed out and kept out (malloc in use) against the bytes held; what \
+         each packet costs beyond its bytes (GStreamer's buffer and memory, the ring's entry) is \
+         heap_overhead_bytes_per_packet; the rest of the resident growth is memory the allocator was given \
+         back and kept",
+    );
     part.add(entry);
     part.add_series(
         Series::new(
@@ -200,6 +209,7 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
             "MB",
         )
         .line("resident growth", filled.growth.iter().map(|g| (g.0, g.2 / 1e6)).collect())
+        .line("allocated (malloc in use)", filled.heap.iter().map(|h| (h.0, h.1 / 1e6)).collect())
         .line("packet bytes held", filled.growth.iter().map(|g| (g.0, g.1 / 1e6)).collect()),
     );
 
@@ -210,6 +220,7 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
         let source = make_source(dir, seconds);
         report::progress(format!("saving {seconds} s, {repeats} interleaved repeats"));
         let (mut ours, mut remux, mut remux_nosync, mut cp) = (vec![], vec![], vec![], vec![]);
+        let (mut snapshot, mut write) = (vec![], vec![]);
         let remux_cmd = format!(
             "gst-launch-1.0 filesrc location=src{seconds}.mp4 ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m \
              ! filesink location=remux.mp4 d.audio_0 ! queue ! aacparse ! m. && fsync remux.mp4"
@@ -218,8 +229,10 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
             let _ = std::fs::remove_dir_all(&out);
             std::fs::create_dir_all(&out).expect("the output folder");
             // Ours: snapshot + moov-first write + fsync + rename + directory fsync.
-            let (t, path) = save_ours(ring, &out, &format!("ours{i}.mp4"), f64::from(seconds));
-            ours.push(ms(t));
+            let saved = save_ours(ring, &out, &format!("ours{i}.mp4"), f64::from(seconds));
+            ours.push(ms(saved.total));
+            snapshot.push(ms(saved.snapshot));
+            write.push(ms(saved.write));
 
             let target = out.join(format!("remux{i}.mp4"));
             let t = Instant::now();
@@ -233,12 +246,11 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
             remux_nosync.push(ms(t.elapsed()));
             fsync(&target);
             remux.push(ms(t.elapsed()));
-            cp.push(ms(cp_fsync(&path, &out.join(format!("cp{i}.mp4")))));
+            cp.push(ms(cp_fsync(&saved.path, &out.join(format!("cp{i}.mp4")))));
         }
         let suffix = if seconds == 30 { String::new() } else { format!("_{seconds}s") };
         let ours_side =
             Side::from_samples("clipshot", "ReplayRing::snapshot + save_clip (moov first, fsync)", "ms", &ours);
-        let remux_median = report::Summary::of(&remux_nosync).map_or(f64::NAN, |s| s.median);
         part.add(
             Entry::compare(
                 &format!("save_vs_gst_remux{suffix}"),
@@ -247,17 +259,21 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
                 Side::from_samples("gst-launch-1.0 remux", &remux_cmd, "ms", &remux),
             )
             .goal(Goal::at_most(0.5, "≤ 0.5× the gst remux"))
-            .metric("remux_without_fsync_ms", remux_median)
-            .metric("encoder_wait_ms", 0.0)
-            .metric("write_ms", report::Summary::of(&ours).map_or(f64::NAN, |s| s.median))
-            .note("from a filled ring: no encoder wait (see frame_latency_trigger_to_clip for a save while recording)"),
+            .metric("remux_without_fsync_ms", median(&remux_nosync))
+            .metric("snapshot_ms", median(&snapshot))
+            .metric("write_ms", median(&write))
+            .note(
+                "from a filled ring, so nothing waits for the encoder: snapshot_ms takes the span out of the ring, \
+                 write_ms writes and fsyncs it; frame_latency_trigger_to_clip measures the encoder wait of a save \
+                 while recording",
+            ),
         );
         part.add(
             Entry::compare(
                 &format!("save_vs_cp_fsync{suffix}"),
                 &format!("save {seconds} s from the ring against copying the same bytes"),
                 ours_side,
-                Side::from_samples("cp + fsync", CP_COMMAND, "ms", &cp),
+                Side::from_samples("cp + fsync", CP_FSYNC_COMMAND, "ms", &cp),
             )
             .goal(Goal::at_most(1.0, "≤ 1.0× cp + fsync")),
         );
@@ -273,12 +289,11 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
         for i in 0..scale_repeats {
             let _ = std::fs::remove_dir_all(&out);
             std::fs::create_dir_all(&out).expect("the output folder");
-            let (t, path) = save_ours(ring, &out, &format!("len{seconds}-{i}.mp4"), f64::from(seconds));
-            size = std::fs::metadata(&path).map_or(0.0, |m| m.len() as f64 / 1e6);
-            ours.push(ms(t));
-            cp.push(ms(cp_fsync(&path, &out.join("cp.mp4"))));
+            let saved = save_ours(ring, &out, &format!("len{seconds}-{i}.mp4"), f64::from(seconds));
+            size = std::fs::metadata(&saved.path).map_or(0.0, |m| m.len() as f64 / 1e6);
+            ours.push(ms(saved.total));
+            cp.push(ms(cp_fsync(&saved.path, &out.join("cp.mp4"))));
         }
-        let median = |v: &[f64]| report::Summary::of(v).map_or(f64::NAN, |s| s.median);
         by_seconds.push((f64::from(seconds), median(&ours)));
         cp_by_seconds.push((f64::from(seconds), median(&cp)));
         by_mb.push((size, median(&ours)));
@@ -296,11 +311,6 @@ fn bench_saves(part: &mut Part, dir: &Path, quick: bool) {
     );
 }
 
-struct Quiet;
-impl EventSink for Quiet {
-    fn emit(&self, _: Event) {}
-}
-
 /// CPU seconds per encoded frame of `spec` recorded for `seconds`, with the
 /// frames encoded.
 fn our_cpu_per_frame(dir: &Path, spec: GraphSpec, seconds: f64) -> (f64, u64) {
@@ -309,7 +319,7 @@ fn our_cpu_per_frame(dir: &Path, spec: GraphSpec, seconds: f64) -> (f64, u64) {
     let options = PipelineOptions {
         data_dir: dir.to_owned(),
         clips_dir: dir.join("clips"),
-        events: Arc::new(Quiet),
+        events: Arc::new(NoEvents),
         offline: false,
     };
     let pipeline = Pipeline::new("bench", graph, registry, options);
@@ -326,10 +336,12 @@ fn our_cpu_per_frame(dir: &Path, spec: GraphSpec, seconds: f64) -> (f64, u64) {
 /// The shipped test-pattern preset (x264), with or without its preview.
 fn preset(with_preview: bool) -> GraphSpec {
     let toml = std::fs::read_to_string(root().join("pipelines/test-pattern.toml")).expect("the shipped preset");
-    let mut spec = GraphSpec::from_toml(
-        &toml.replace("keyframe_interval_s = 1.0", "keyframe_interval_s = 1.0, encoder = \"x264\""),
-    )
-    .expect("the preset parses");
+    let mut spec =
+        GraphSpec::from_toml(&toml.replace(
+            "keyframe_interval_s = 1.0",
+            "keyframe_interval_s = 1.0, encoder = \"x264\", preset = \"ultrafast\"",
+        ))
+        .expect("the preset parses");
     if !with_preview {
         spec.nodes.retain(|n| n.kind != "video.preview");
         spec.links.retain(|l| !l.to.starts_with("preview."));
@@ -411,9 +423,7 @@ fn bench_record_cpu(part: &mut Part, dir: &Path, quick: bool) {
     );
 
     // Recorded gameplay at its real rate: decode + encode on both sides.
-    let recording = std::env::var_os("CLIPSHOT_EVAL_DIR")
-        .map_or_else(|| root().join("target/eval/vizdoom"), PathBuf::from)
-        .join("play.mp4");
+    let recording = eval_dir().join("play.mp4");
     if !recording.is_file() {
         println!("no ViZDoom recording at {} (make bench-highlights makes it): skipped", recording.display());
         return;
@@ -427,7 +437,7 @@ props = {{ path = "{}" }}
 [[nodes]]
 id = "venc"
 kind = "encode.h264"
-props = {{ encoder = "x264", bitrate_kbps = 8000, keyframe_interval_s = 1.0 }}
+props = {{ encoder = "x264", preset = "ultrafast", bitrate_kbps = 8000, keyframe_interval_s = 1.0 }}
 [[nodes]]
 id = "aenc"
 kind = "encode.aac"

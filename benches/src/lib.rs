@@ -2,12 +2,53 @@
 
 pub mod report;
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// The median of `samples` (sorted in place).
-pub fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// The workspace's root (benches run with the package as their directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The folder of the labelled ViZDoom recording (`play.mp4`, `labels.json`):
+/// `CLIPSHOT_EVAL_DIR`, or `target/eval/vizdoom`, where `make vizdoom-recording`
+/// makes it.
+pub fn eval_dir() -> PathBuf {
+    std::env::var_os("CLIPSHOT_EVAL_DIR").map_or_else(|| root().join("target/eval/vizdoom"), PathBuf::from)
+}
+
+/// Milliseconds, as the reports give them.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The median of `samples`, NaN for none.
+pub fn median(samples: &[f64]) -> f64 {
+    report::Summary::of(samples).map_or(f64::NAN, |s| s.median)
+}
+
+/// Makes `path`'s bytes durable.
+pub fn fsync(path: &Path) {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).expect("fsync");
+}
+
+/// The peer of every save: `cp from to && fsync to`, timed.
+pub fn cp_fsync(from: &Path, to: &Path) -> Duration {
+    let t = Instant::now();
+    std::fs::copy(from, to).expect("cp");
+    fsync(to);
+    t.elapsed()
+}
+
+/// How the reports write the `cp` + fsync peer's command.
+pub const CP_FSYNC_COMMAND: &str = "cp clip.mp4 copy.mp4 && fsync copy.mp4";
+
+/// An event sink that drops everything: the benches' pipelines run without a daemon.
+#[derive(Debug, Default)]
+pub struct NoEvents;
+
+impl clipshot_core::EventSink for NoEvents {
+    fn emit(&self, _event: clipshot_core::Event) {}
 }
 
 /// CPU seconds (user + system) of this process, and of its waited-for children.
@@ -24,6 +65,16 @@ pub fn cpu_seconds() -> (f64, f64) {
 
 /// Resident memory of this process, in bytes.
 pub use clipshot_runtime::process::rss_bytes;
+
+/// Bytes the C allocator has handed out and not had back (glibc's
+/// `mallinfo2`: heap chunks in use plus mmapped chunks), which Rust's
+/// allocations and GStreamer's buffers both come from. Beside the resident
+/// size it tells per-allocation overhead from memory freed but kept.
+pub fn heap_in_use_bytes() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks + info.hblkhd) as u64
+}
 
 /// The release daemon next to the running bench binary
 /// (`target/release/deps/<bench>-…` → `target/release/clipshot`).

@@ -92,23 +92,67 @@ impl Side {
 }
 
 /// What a ratio is judged against.
+/// What an entry is judged by: bounds on its ratio and, where the goal's
+/// words name more (a p99, record drops), bounds on its metrics; every
+/// bound must hold.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     /// The goal in words, as the issue states it.
     pub text: String,
+    /// Bounds on the ratio.
+    pub at_most: Option<f64>,
+    pub at_least: Option<f64>,
+    /// Bounds on named metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Bound>,
+}
+
+/// A bound on one of an entry's metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bound {
+    pub metric: String,
     pub at_most: Option<f64>,
     pub at_least: Option<f64>,
 }
 
+fn within(value: f64, at_most: Option<f64>, at_least: Option<f64>) -> bool {
+    !value.is_nan() && at_most.is_none_or(|m| value <= m) && at_least.is_none_or(|m| value >= m)
+}
+
 impl Goal {
+    /// The ratio at most `ratio`.
     pub fn at_most(ratio: f64, text: impl Into<String>) -> Self {
-        Self { text: text.into(), at_most: Some(ratio), at_least: None }
+        Self { text: text.into(), at_most: Some(ratio), at_least: None, metrics: Vec::new() }
     }
+    /// The ratio at least `ratio`.
     pub fn at_least(ratio: f64, text: impl Into<String>) -> Self {
-        Self { text: text.into(), at_most: None, at_least: Some(ratio) }
+        Self { text: text.into(), at_most: None, at_least: Some(ratio), metrics: Vec::new() }
     }
-    pub fn met(&self, value: f64) -> bool {
-        !value.is_nan() && self.at_most.is_none_or(|m| value <= m) && self.at_least.is_none_or(|m| value >= m)
+    /// No bound on the ratio (add metric bounds).
+    pub fn on_metrics(text: impl Into<String>) -> Self {
+        Self { text: text.into(), at_most: None, at_least: None, metrics: Vec::new() }
+    }
+    /// Also: the metric `key` at most `value`.
+    pub fn metric_at_most(mut self, key: &str, value: f64) -> Self {
+        self.metrics.push(Bound { metric: key.into(), at_most: Some(value), at_least: None });
+        self
+    }
+    /// Also: the metric `key` at least `value`.
+    pub fn metric_at_least(mut self, key: &str, value: f64) -> Self {
+        self.metrics.push(Bound { metric: key.into(), at_most: None, at_least: Some(value) });
+        self
+    }
+    /// Whether a ratio meets the ratio's bounds.
+    pub fn met(&self, ratio: f64) -> bool {
+        within(ratio, self.at_most, self.at_least)
+    }
+    /// Whether an entry meets the goal: `None` when a bounded ratio was not
+    /// measured; a bounded metric that is missing fails the goal.
+    pub fn judge(&self, ratio: Option<f64>, metrics: &BTreeMap<String, f64>) -> Option<bool> {
+        let ratio_met = if self.at_most.is_none() && self.at_least.is_none() { true } else { self.met(ratio?) };
+        let metrics_met =
+            self.metrics.iter().all(|b| metrics.get(&b.metric).is_some_and(|&v| within(v, b.at_most, b.at_least)));
+        Some(ratio_met && metrics_met)
     }
 }
 
@@ -175,8 +219,12 @@ impl Entry {
         self
     }
 
+    /// A further figure. One that could not be measured (NaN, infinite) is
+    /// left out: JSON has no NaN, and a missing figure must not pass for one.
     pub fn metric(mut self, key: &str, value: f64) -> Self {
-        self.metrics.insert(key.into(), value);
+        if value.is_finite() {
+            self.metrics.insert(key.into(), value);
+        }
         self
     }
 
@@ -243,7 +291,9 @@ impl Series {
         }
     }
 
-    pub fn line(mut self, label: &str, points: Vec<(f64, f64)>) -> Self {
+    /// A line; points that could not be measured are left out.
+    pub fn line(mut self, label: &str, mut points: Vec<(f64, f64)>) -> Self {
+        points.retain(|p| p.0.is_finite() && p.1.is_finite());
         self.lines.push(Line { label: label.into(), points, fit: None });
         self
     }
@@ -288,10 +338,7 @@ impl Part {
     /// Adds an entry (stamped with this bench, its goal judged) and prints it.
     pub fn add(&mut self, mut entry: Entry) {
         entry.bench.clone_from(&self.bench);
-        entry.goal_met = match (&entry.goal, entry.ratio) {
-            (Some(goal), Some(r)) => Some(goal.met(r)),
-            _ => None,
-        };
+        entry.goal_met = entry.goal.as_ref().and_then(|g| g.judge(entry.ratio, &entry.metrics));
         println!("{}", entry_line(&entry));
         self.entries.push(entry);
     }
@@ -303,7 +350,11 @@ impl Part {
         self.series.push(series);
     }
 
-    pub fn add_distribution(&mut self, name: &str, title: &str, unit: &str, sets: Vec<(String, Vec<f64>)>) {
+    /// Sample sets to draw (samples that could not be measured left out).
+    pub fn add_distribution(&mut self, name: &str, title: &str, unit: &str, mut sets: Vec<(String, Vec<f64>)>) {
+        for (_, samples) in &mut sets {
+            samples.retain(|v| v.is_finite());
+        }
         self.distributions.push(Distribution { name: name.into(), title: title.into(), unit: unit.into(), sets });
     }
 
@@ -374,6 +425,16 @@ mod tests {
         assert!(!Goal::at_most(0.5, "").met(0.6));
         assert!(Goal::at_least(0.5, "").met(0.6));
         assert!(!Goal::at_least(0.5, "").met(f64::NAN));
+        let goal = Goal::at_least(0.5, "").metric_at_most("p99_ms", 10.0).metric_at_most("record_drops", 0.0);
+        let metrics = |p99: f64, drops: f64| BTreeMap::from([("p99_ms".into(), p99), ("record_drops".into(), drops)]);
+        assert_eq!(goal.judge(Some(0.6), &metrics(2.0, 0.0)), Some(true));
+        assert_eq!(goal.judge(Some(0.6), &metrics(12.0, 0.0)), Some(false));
+        assert_eq!(goal.judge(Some(0.6), &metrics(2.0, 1.0)), Some(false));
+        assert_eq!(goal.judge(Some(0.4), &metrics(2.0, 0.0)), Some(false));
+        assert_eq!(goal.judge(None, &metrics(2.0, 0.0)), None);
+        assert_eq!(goal.judge(Some(0.6), &BTreeMap::new()), Some(false), "a missing figure fails");
+        let only_metrics = Goal::on_metrics("").metric_at_least("fps", 8.0);
+        assert_eq!(only_metrics.judge(None, &BTreeMap::from([("fps".into(), 9.0)])), Some(true));
         let e = Entry::compare(
             "x",
             "",

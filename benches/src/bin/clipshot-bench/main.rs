@@ -43,6 +43,9 @@ struct Cli {
     /// Run nothing: write the report and plots from the parts already in target/bench/parts.
     #[arg(long, conflicts_with_all = ["names", "quick"])]
     report_only: bool,
+    /// Stop a program that runs longer than this many minutes (its build included) and report it failed.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30)]
+    timeout_min: u64,
     /// The programs to run, in this order (default: all).
     #[arg(value_name = "NAME")]
     names: Vec<String>,
@@ -94,8 +97,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
     let out = clipshot_benches::report::out_dir();
     let parts_dir = out.join("parts");
-    let outcomes =
-        if names.is_empty() { Vec::new() } else { run::run_all(&names, cli.quick, &parts_dir, &out.join("logs"))? };
+    let outcomes = if names.is_empty() {
+        Vec::new()
+    } else {
+        run::run_all(&names, cli.quick, cli.timeout_min, &parts_dir, &out.join("logs"))?
+    };
     let failed: Vec<&run::Outcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
 
     // A whole run reports only what it measured; a partial one (or

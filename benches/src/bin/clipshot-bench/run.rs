@@ -2,6 +2,7 @@
 //! in a log, its `progress:` lines shown while it runs.
 
 use anyhow::{Context, Result};
+use clipshot_benches::report::Part;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -37,7 +38,8 @@ pub fn remove_part(parts: &Path, name: &str) -> Result<()> {
 }
 
 /// Runs the programs one after another; a failure is reported and the rest still run.
-pub fn run_all(names: &[String], quick: bool, parts: &Path, logs: &Path) -> Result<Vec<Outcome>> {
+pub fn run_all(names: &[String], quick: bool, timeout_min: u64, parts: &Path, logs: &Path) -> Result<Vec<Outcome>> {
+    let limit = Duration::from_secs(timeout_min.saturating_mul(60));
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut ui = Ui::new(names.len());
     let mut outcomes = Vec::new();
@@ -46,7 +48,7 @@ pub fn run_all(names: &[String], quick: bool, parts: &Path, logs: &Path) -> Resu
         ui.start(i, name);
         let started = Instant::now();
         let log = logs.join(format!("{name}.log"));
-        let failure = match run_one(name, quick, &log, &mut ui) {
+        let failure = match run_one(name, quick, limit, &log, &mut ui) {
             Ok(tail) => check(name, parts, &log, tail),
             Err(e) => Some(format!("{e:#}")),
         };
@@ -65,10 +67,16 @@ fn check(
     log: &Path,
     (status, tail): (std::process::ExitStatus, Vec<String>),
 ) -> Option<String> {
+    let part = parts.join(format!("{name}.json"));
     let why = if !status.success() {
         format!("{status}")
-    } else if !parts.join(format!("{name}.json")).exists() {
+    } else if !part.exists() {
         "it exited successfully but wrote no part".to_string()
+    } else if let Err(e) = std::fs::read_to_string(&part)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<Part>(&text).map_err(|e| e.to_string()))
+    {
+        format!("its part {} does not read back: {e}", part.display())
     } else {
         return None;
     };
@@ -89,8 +97,17 @@ enum Line {
 }
 
 /// Runs `cargo bench … --bench NAME`, logging both streams; returns its
-/// status and the last lines it printed.
-fn run_one(name: &str, quick: bool, log: &Path, ui: &mut Ui) -> Result<(std::process::ExitStatus, Vec<String>)> {
+/// status and the last lines it printed. Past `limit` the program and
+/// everything it started (its process group: cargo, the bench, a daemon)
+/// are killed.
+fn run_one(
+    name: &str,
+    quick: bool,
+    limit: Duration,
+    log: &Path,
+    ui: &mut Ui,
+) -> Result<(std::process::ExitStatus, Vec<String>)> {
+    use std::os::unix::process::CommandExt;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command.args(["bench", "-p", "clipshot-benches", "--bench", name, "--"]);
@@ -98,6 +115,7 @@ fn run_one(name: &str, quick: bool, log: &Path, ui: &mut Ui) -> Result<(std::pro
         command.arg("--quick");
     }
     command.current_dir(workspace_root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.process_group(0);
 
     let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     writeln!(file, "$ {command:?}").with_context(|| format!("writing {}", log.display()))?;
@@ -111,7 +129,19 @@ fn run_one(name: &str, quick: bool, log: &Path, ui: &mut Ui) -> Result<(std::pro
     ];
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let mut log_error = None;
-    for line in rx {
+    let deadline = Instant::now() + limit;
+    let mut timed_out = false;
+    loop {
+        let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // SAFETY: kill(2) on the group this child leads; no memory is involved.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                timed_out = true;
+                break;
+            }
+        };
         let text = match &line {
             Line::Out(t) | Line::Err(t) => t,
         };
@@ -144,6 +174,10 @@ fn run_one(name: &str, quick: bool, log: &Path, ui: &mut Ui) -> Result<(std::pro
         let _ = handle.join();
     }
     let status = child.wait().with_context(|| format!("waiting for cargo bench --bench {name}"))?;
+    if timed_out {
+        let _ = writeln!(file, "clipshot-bench: stopped after {} min (--timeout-min)", limit.as_secs() / 60);
+        anyhow::bail!("it ran past {} min and was stopped (log: {})", limit.as_secs() / 60, log.display());
+    }
     if let Some(e) = log_error {
         return Err(e).with_context(|| format!("writing {}", log.display()));
     }
