@@ -34,7 +34,9 @@ impl std::fmt::Debug for PluginKind {
     }
 }
 
-/// A node instance's place, for health: where it runs and its handle.
+/// A node instance's place, for health: where it runs and its handle (a
+/// copy the processor updates when the handle changes, so that a call
+/// takes no lock of it).
 #[derive(Debug)]
 struct LiveNode {
     pipeline: String,
@@ -134,6 +136,7 @@ impl ProcessorKind for PluginKind {
             index: self.index,
             args,
             out_pads: Arc::clone(&self.out_pads),
+            handle,
             live,
         };
         Ok(Setup { processor: Box::new(processor), video })
@@ -145,10 +148,27 @@ struct PluginProcessor {
     index: usize,
     args: ffi::CreateArgs,
     out_pads: Arc<[String]>,
+    handle: Handle,
     live: Arc<LiveNode>,
 }
 
 impl PluginProcessor {
+    /// Runs one call and publishes the handle if the call (re)created the instance.
+    fn call(
+        &mut self,
+        f: impl FnOnce(
+            &mut dyn crate::backend::Backend,
+            crate::backend::Instance,
+        ) -> Result<ffi::CallResult, crate::backend::CallError>,
+    ) -> Result<Option<ffi::CallResult>, String> {
+        let before = self.handle;
+        let result = self.plugin.call(&mut self.handle, self.index, &self.args, f);
+        if self.handle != before {
+            *self.live.handle.lock() = self.handle;
+        }
+        result
+    }
+
     fn deliver(&self, raw: Vec<RawOutput>, out: &mut Outputs) {
         if raw.len() > MAX_OUTPUTS {
             self.plugin.output_refused(format!("{} outputs in one call; the first {MAX_OUTPUTS} were kept", raw.len()));
@@ -169,12 +189,7 @@ impl Processor for PluginProcessor {
     fn process(&mut self, pad: &str, input: Input<'_>, out: &mut Outputs) -> Result<(), ProcessError> {
         let mut json = String::new();
         let input = ffi::input_ref(&input, &mut json);
-        let mut handle = self.live.handle.lock();
-        let result = self
-            .plugin
-            .call(&mut handle, self.index, &self.args, |backend, instance| backend.process(instance, pad, &input))
-            .map_err(ProcessError)?;
-        drop(handle);
+        let result = self.call(|backend, instance| backend.process(instance, pad, &input)).map_err(ProcessError)?;
         if let Some(result) = result {
             self.deliver(result.outputs, out);
         }
@@ -182,12 +197,10 @@ impl Processor for PluginProcessor {
     }
 
     fn flush(&mut self, out: &mut Outputs) {
-        let mut handle = self.live.handle.lock();
-        if handle.is_none() {
+        if self.handle.is_none() {
             return;
         }
-        let result = self.plugin.call(&mut handle, self.index, &self.args, |backend, instance| backend.flush(instance));
-        drop(handle);
+        let result = self.call(|backend, instance| backend.flush(instance));
         if let Ok(Some(result)) = result {
             self.deliver(result.outputs, out);
         }
@@ -196,7 +209,7 @@ impl Processor for PluginProcessor {
 
 impl Drop for PluginProcessor {
     fn drop(&mut self) {
-        self.plugin.destroy(*self.live.handle.lock());
+        self.plugin.destroy(self.handle);
     }
 }
 
