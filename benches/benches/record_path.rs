@@ -371,7 +371,7 @@ fn peer_cpu_per_frame(description: &str, frames: Option<u64>, seconds: f64, fps:
 
 fn bench_record_cpu(part: &mut Part, dir: &Path, quick: bool) {
     let seconds = if quick { 4.0 } else { 10.0 };
-    let rounds = if quick { 1 } else { 3 };
+    let rounds = if quick { 1 } else { 5 };
     // Encoder probing (trial encodes, cached per process) is a one-off start-up
     // cost, not record-path work: do it before the clock starts.
     let encoders = clipshot_gst::encode::probe::h264_encoders();
