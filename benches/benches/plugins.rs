@@ -6,7 +6,8 @@
 //! built-in; goal < 50 µs per call, a note; the host side copies each frame
 //! once, into the shared memory). The no-op is `test.faulty` in its `ok` mode
 //! (it counts frames); the built-in is the same counting in a `Processor`.
-//! Each sample is the mean per call over one round of calls.
+//! Each sample is the mean per call over one round of calls, after a warm-up
+//! round; built-in and in-process rounds alternate.
 //!
 //! `--quick`: 5 rounds per side instead of 15.
 //!
@@ -133,12 +134,16 @@ fn main() {
     let frame = vec![7u8; (w * h * 4) as usize];
     let (calls, sandboxed_calls) = (200_000, 2_000);
 
-    report::progress("built-in no-op");
+    // Built in and in process alternate round by round, so that drift in
+    // the machine's speed hits both alike.
+    report::progress("built-in no-op and the plugin in process, alternating");
     let mut builtin = Counting::default();
-    let builtin_ns = measure(&mut builtin, &frame, w, h, calls, rounds);
-    report::progress("plugin in process");
     let (_m1, mut in_process) = plugin(dir.path(), &lib, Isolation::InProcess);
-    let in_process_ns = measure(in_process.as_mut(), &frame, w, h, calls, rounds);
+    let (mut builtin_ns, mut in_process_ns) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        builtin_ns.extend(measure(&mut builtin, &frame, w, h, calls, 1));
+        in_process_ns.extend(measure(in_process.as_mut(), &frame, w, h, calls, 1));
+    }
     report::progress("plugin out of process");
     let (m2, mut sandboxed) = plugin(dir.path(), &lib, Isolation::OutOfProcess);
     let sandboxed_ns = measure(sandboxed.as_mut(), &frame, w, h, sandboxed_calls, rounds);
